@@ -1,0 +1,143 @@
+// Package labels holds the label keys drydock puts on everything it creates
+// on the Docker engine, and the owner identity that lets a later run tell a
+// live sandbox from a crashed run's leftovers.
+//
+// State lives in labels, as in kind: listing, pruning and the metrics server
+// need no state file, and nothing drydock did not label is ever touched.
+package labels
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Label keys. Every object drydock creates carries Sandbox and Role.
+const (
+	// Sandbox is the sandbox id ("dd-" and 10 hex digits). Its presence is
+	// what makes an object drydock's.
+	Sandbox = "io.drydock.sandbox"
+	// Role says what the object is for: one of the Role* values.
+	Role = "io.drydock.role"
+	// Cluster is the cluster name, on node containers.
+	Cluster = "io.drydock.cluster"
+	// Node is the node's short name ("controller", "worker-0"), on node
+	// containers. It survives an updater's recreate, because updaters copy
+	// labels; the container id does not.
+	Node = "io.drydock.node"
+	// OwnerPID and OwnerStart identify the process that owns the sandbox:
+	// its pid and its start time in clock ticks after boot (field 22 of
+	// /proc/PID/stat), so a reused pid is not mistaken for the owner.
+	OwnerPID   = "io.drydock.owner.pid"
+	OwnerStart = "io.drydock.owner.start"
+	// OwnerKind is OwnerProcess (pruned once that process is gone) or
+	// OwnerPerson (made by `drydock up`; kept until `drydock down`).
+	OwnerKind = "io.drydock.owner.kind"
+	// Created is the sandbox's creation time, RFC 3339, UTC.
+	Created = "io.drydock.created"
+
+	// UpdaterProfile is the updater profile's name, on the updater container.
+	UpdaterProfile = "io.drydock.updater.profile"
+	// UpdaterAPI is the updater's HTTP API base URL as reachable from the
+	// host (for example http://127.0.0.1:49153), on the updater container.
+	UpdaterAPI = "io.drydock.updater.api"
+	// UpdaterMetricsPath is the path of the updater's metrics endpoint
+	// (for example /v1/metrics), on the updater container.
+	UpdaterMetricsPath = "io.drydock.updater.metrics-path"
+	// UpdaterTokenFile is the host path of a 0600 file holding the
+	// updater's API token, on the updater container. The token itself is
+	// never put in a label.
+	UpdaterTokenFile = "io.drydock.updater.token-file"
+	// RegistryAddr is the registry's host:port, the same from the host,
+	// the engine and the updater (for example localhost:40123), on the
+	// registry container.
+	RegistryAddr = "io.drydock.registry.addr"
+	// RegistryMetrics is the URL of the registry's Prometheus endpoint on
+	// its debug listener, as reachable from the host, on the registry
+	// container.
+	RegistryMetrics = "io.drydock.registry.metrics"
+)
+
+// Role values.
+const (
+	RoleRegistry = "registry"
+	RoleUpdater  = "updater"
+	RoleNode     = "node"
+	RoleApp      = "app"
+	RoleNetwork  = "network"
+	RoleProbe    = "probe"
+)
+
+// Owner kinds.
+const (
+	OwnerProcess = "process"
+	OwnerPerson  = "person"
+)
+
+// Owner identifies the process that owns a sandbox.
+type Owner struct {
+	PID   int
+	Start uint64 // clock ticks after boot, from /proc/PID/stat
+	Kind  string // OwnerProcess or OwnerPerson
+}
+
+// Self returns the current process as an owner of the given kind.
+func Self(kind string) (Owner, error) {
+	pid := os.Getpid()
+	start, err := processStart(pid)
+	if err != nil {
+		return Owner{}, err
+	}
+	return Owner{PID: pid, Start: start, Kind: kind}, nil
+}
+
+// Labels returns the owner labels.
+func (o Owner) Labels() map[string]string {
+	return map[string]string{
+		OwnerPID:   strconv.Itoa(o.PID),
+		OwnerStart: strconv.FormatUint(o.Start, 10),
+		OwnerKind:  o.Kind,
+	}
+}
+
+// OwnerFromLabels reads an owner back from an object's labels.
+func OwnerFromLabels(l map[string]string) (Owner, error) {
+	pid, err := strconv.Atoi(l[OwnerPID])
+	if err != nil {
+		return Owner{}, fmt.Errorf("label %s=%q: %w", OwnerPID, l[OwnerPID], err)
+	}
+	start, err := strconv.ParseUint(l[OwnerStart], 10, 64)
+	if err != nil {
+		return Owner{}, fmt.Errorf("label %s=%q: %w", OwnerStart, l[OwnerStart], err)
+	}
+	return Owner{PID: pid, Start: start, Kind: l[OwnerKind]}, nil
+}
+
+// Alive reports whether the owning process still runs: a process with that
+// pid exists and started at the recorded time.
+func (o Owner) Alive() bool {
+	start, err := processStart(o.PID)
+	return err == nil && start == o.Start
+}
+
+// processStart reads a process's start time (field 22 of /proc/PID/stat).
+func processStart(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read start time of pid %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces or
+	// parentheses itself, so split after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: no ')' in %q", pid, s)
+	}
+	fields := strings.Fields(s[i+1:])
+	// fields[0] is field 3 (state), so field 22 is fields[19].
+	if len(fields) < 20 {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %d fields after the name", pid, len(fields))
+	}
+	return strconv.ParseUint(fields[19], 10, 64)
+}

@@ -1,0 +1,149 @@
+package metricclient
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Change is one series's value in two scrapes.
+type Change struct {
+	Series Series  // the series as in the later scrape (or the earlier one if it is gone)
+	Before float64 // 0 when the series is new
+	After  float64 // 0 when the series is gone
+	New    bool    // only in the later scrape
+	Gone   bool    // only in the earlier scrape
+}
+
+// Delta is After - Before.
+func (c Change) Delta() float64 { return c.After - c.Before }
+
+// MetricDiff holds the per-series differences between two scrapes.
+type MetricDiff struct {
+	byName map[string][]Change
+}
+
+// Diff compares two scrapes series by series (same name, same labels). A
+// series only in after counts from 0, as a counter created during the
+// interval would. Both must parse.
+func Diff(before, after MetricData) (*MetricDiff, error) {
+	bi, err := before.index()
+	if err != nil {
+		return nil, fmt.Errorf("diff: earlier scrape: %w", err)
+	}
+	ai, err := after.index()
+	if err != nil {
+		return nil, fmt.Errorf("diff: later scrape: %w", err)
+	}
+	d := &MetricDiff{byName: map[string][]Change{}}
+	for name, as := range ai.byName {
+		old := map[string]*Series{}
+		for _, s := range bi.byName[name] {
+			old[formatLabels(s.Labels)] = s
+		}
+		for _, s := range as {
+			k := formatLabels(s.Labels)
+			c := Change{Series: *s, After: s.Value}
+			if o, ok := old[k]; ok {
+				c.Before = o.Value
+				delete(old, k)
+			} else {
+				c.New = true
+			}
+			d.byName[name] = append(d.byName[name], c)
+		}
+		for _, s := range old {
+			d.byName[name] = append(d.byName[name], Change{Series: *s, Before: s.Value, Gone: true})
+		}
+	}
+	for name, bs := range bi.byName {
+		if _, ok := ai.byName[name]; ok {
+			continue
+		}
+		for _, s := range bs {
+			d.byName[name] = append(d.byName[name], Change{Series: *s, Before: s.Value, Gone: true})
+		}
+	}
+	return d, nil
+}
+
+// Changed returns every series whose value differs (new and gone series
+// included), sorted by series.
+func (d *MetricDiff) Changed() []Change {
+	var out []Change
+	for _, cs := range d.byName {
+		for _, c := range cs {
+			if c.New || c.Gone || !sameValue(c.Before, c.After) {
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Series.String() < out[j].Series.String() })
+	return out
+}
+
+func sameValue(a, b float64) bool { return a == b || (math.IsNaN(a) && math.IsNaN(b)) }
+
+// Deltas returns After-Before for every series of the given name whose labels
+// include wantLabels, keyed by the series's label set ({a="x",...}).
+func (d *MetricDiff) Deltas(name string, wantLabels map[string]string) map[string]float64 {
+	out := map[string]float64{}
+	for _, c := range d.byName[name] {
+		if labelsMatch(c.Series.Labels, wantLabels) {
+			out[formatLabels(c.Series.Labels)] = c.Delta()
+		}
+	}
+	return out
+}
+
+// Delta returns After-Before of the one series with the given name whose
+// labels include wantLabels.
+func (d *MetricDiff) Delta(name string, wantLabels map[string]string) (float64, error) {
+	got := d.Deltas(name, wantLabels)
+	switch len(got) {
+	case 1:
+		for _, v := range got {
+			return v, nil
+		}
+	case 0:
+		return 0, fmt.Errorf("diff of %s%s: %w in either scrape; series of that name: %v",
+			name, formatLabels(wantLabels), ErrNoMatch, d.Deltas(name, nil))
+	}
+	return 0, fmt.Errorf("diff of %s%s: %w: %v", name, formatLabels(wantLabels), ErrAmbiguous, got)
+}
+
+// ExpectDelta checks that the one series want designates changed by exactly
+// delta between the two scrapes, as in "scans_total went up by exactly 1 in
+// sandbox S". On a mismatch the error holds a go-cmp diff (-want +got) of
+// the deltas of every series of that metric in the sandbox, so that a
+// change in the wrong series shows too.
+func (d *MetricDiff) ExpectDelta(want WantMetric, delta float64) error {
+	got, err := d.Delta(want.Metric, want.labels())
+	if err != nil {
+		return err
+	}
+	if sameValue(got, delta) {
+		return nil
+	}
+	sandbox := map[string]string{LabelSandbox: want.Sandbox}
+	all := d.Deltas(want.Metric, sandbox)
+	wantAll := map[string]float64{}
+	for k, v := range all {
+		wantAll[k] = v
+	}
+	wantAll[formatLabels(d.matchingLabels(want))] = delta
+	return fmt.Errorf("%s in sandbox %s changed by %s, want %s; deltas (-want +got):\n%s",
+		want.Metric, want.Sandbox, formatFloat(got), formatFloat(delta), cmp.Diff(wantAll, all))
+}
+
+func (d *MetricDiff) matchingLabels(want WantMetric) map[string]string {
+	wl := want.labels()
+	for _, c := range d.byName[want.Metric] {
+		if labelsMatch(c.Series.Labels, wl) {
+			return c.Series.Labels
+		}
+	}
+	return wl
+}

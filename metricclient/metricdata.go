@@ -1,0 +1,509 @@
+package metricclient
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Labels the metrics server adds to every series it serves.
+const (
+	LabelSandbox = "sandbox"
+	LabelCluster = "cluster"
+	LabelNode    = "node"
+	LabelSource  = "source"
+)
+
+// SandboxMetadataMetric is the one series per sandbox that carries the
+// sandbox's description in its labels, always with the value 1.
+const SandboxMetadataMetric = "drydock_meta_sandbox_metadata"
+
+// Errors a look-up wraps, so that a caller can tell "not there" from
+// "ambiguous" with errors.Is.
+var (
+	// ErrNoMatch: no series has the wanted name and labels.
+	ErrNoMatch = errors.New("no matching series")
+	// ErrAmbiguous: more than one series has the wanted name and labels.
+	ErrAmbiguous = errors.New("more than one matching series")
+	// ErrNotInteger: the one matching series's value is not a finite integer.
+	ErrNotInteger = errors.New("value is not an integer")
+)
+
+// WantMetric designates one series of one sandbox.
+type WantMetric struct {
+	// Metric is the name of the series, as written in the exposition
+	// (for a histogram's parts: NAME_count, NAME_sum, NAME_bucket).
+	Metric string
+	// Sandbox is the sandbox id; it must be set.
+	Sandbox string
+	// Cluster and Node select a node container's series; leave them empty
+	// for series that are not about a node (they then match anything).
+	Cluster, Node string
+	// ExtraLabels must match as well. A label wanted with the value ""
+	// must be absent (Prometheus treats an empty label as no label).
+	ExtraLabels map[string]string
+}
+
+// labels returns the label set the want selects on.
+func (w WantMetric) labels() map[string]string {
+	l := make(map[string]string, len(w.ExtraLabels)+3)
+	for k, v := range w.ExtraLabels {
+		l[k] = v
+	}
+	l[LabelSandbox] = w.Sandbox
+	if w.Cluster != "" {
+		l[LabelCluster] = w.Cluster
+	}
+	if w.Node != "" {
+		l[LabelNode] = w.Node
+	}
+	return l
+}
+
+// Series is one sample line of an exposition. Histograms and summaries are
+// spread out into their NAME_bucket / NAME_count / NAME_sum (and quantile)
+// series, as the text format writes them.
+type Series struct {
+	Name   string            // the sample's name, e.g. "x_bucket"
+	Family string            // the family's name, e.g. "x"
+	Type   string            // "counter", "gauge", "histogram", "summary", "untyped"
+	Labels map[string]string // without __name__
+	Value  float64
+	// Timestamp is the sample's own timestamp, zero when the exposition
+	// gave none (the usual case).
+	Timestamp time.Time
+}
+
+// String writes the series as name{labels} with labels sorted.
+func (s Series) String() string { return s.Name + formatLabels(s.Labels) }
+
+// Bucket is one cumulative histogram bucket.
+type Bucket struct {
+	UpperBound float64
+	Count      uint64
+}
+
+// Histogram is one histogram series (all its buckets, its count and sum).
+type Histogram struct {
+	Labels  map[string]string
+	Count   uint64
+	Sum     float64
+	Buckets []Bucket // sorted by upper bound, +Inf last when present
+}
+
+// MetricData is the text of one scrape, with look-ups. It is parsed once, on
+// the first look-up, and every look-up after that is answered from an index
+// by name: a scenario asks dozens of questions of one scrape, and re-parsing
+// a large exposition for each (as gVisor's client does) costs milliseconds
+// every time. A MetricData is safe for concurrent use; copies share the
+// parsed index.
+type MetricData struct {
+	raw string
+	st  *parseState
+}
+
+type parseState struct {
+	once sync.Once
+	idx  *index
+	err  error
+}
+
+// index holds the series of one exposition by sample name.
+type index struct {
+	byName     map[string][]*Series
+	histograms map[string][]*Histogram // by family name
+	names      []string                // sorted sample names
+}
+
+// NewMetricData wraps the text of an exposition. Nothing is parsed yet.
+func NewMetricData(text string) MetricData {
+	return MetricData{raw: text, st: &parseState{}}
+}
+
+// String returns the raw exposition.
+func (m MetricData) String() string { return m.raw }
+
+// Err parses the exposition if that has not happened yet and returns the
+// parse error, if any.
+func (m MetricData) Err() error {
+	_, err := m.index()
+	return err
+}
+
+func (m MetricData) index() (*index, error) {
+	if m.st == nil {
+		// A zero MetricData (or one made by conversion) has no shared
+		// state to remember the result in: parse every time.
+		return parse(m.raw)
+	}
+	m.st.once.Do(func() { m.st.idx, m.st.err = parse(m.raw) })
+	return m.st.idx, m.st.err
+}
+
+// parse reads the text format, or OpenMetrics when the body ends with the
+// OpenMetrics "# EOF" marker (the classic text parser rejects OpenMetrics'
+// exemplars and EOF line).
+func parse(raw string) (*index, error) {
+	var fams []*dto.MetricFamily
+	if isOpenMetrics(raw) {
+		dec := expfmt.NewDecoder(strings.NewReader(raw), expfmt.FmtOpenMetrics_1_0_0)
+		for {
+			mf := &dto.MetricFamily{}
+			err := dec.Decode(mf)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("parse OpenMetrics exposition: %w", err)
+			}
+			fams = append(fams, mf)
+		}
+	} else {
+		// UTF-8 validation accepts every name the legacy scheme accepts,
+		// and the quoted names of newer exporters as well.
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		byName, err := p.TextToMetricFamilies(strings.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("parse Prometheus text exposition: %w", err)
+		}
+		for _, mf := range byName {
+			fams = append(fams, mf)
+		}
+	}
+	idx := &index{byName: map[string][]*Series{}, histograms: map[string][]*Histogram{}}
+	for _, mf := range fams {
+		idx.add(mf)
+	}
+	idx.names = make([]string, 0, len(idx.byName))
+	for n := range idx.byName {
+		idx.names = append(idx.names, n)
+	}
+	sort.Strings(idx.names)
+	return idx, nil
+}
+
+func isOpenMetrics(raw string) bool {
+	s := strings.TrimRight(raw, "\n\r\t ")
+	return strings.HasSuffix(s, "\n# EOF") || s == "# EOF"
+}
+
+func (idx *index) add(mf *dto.MetricFamily) {
+	fam := mf.GetName()
+	typ := strings.ToLower(mf.GetType().String())
+	for _, m := range mf.GetMetric() {
+		labels := make(map[string]string, len(m.GetLabel()))
+		for _, lp := range m.GetLabel() {
+			if lp.GetValue() != "" { // an empty label is no label
+				labels[lp.GetName()] = lp.GetValue()
+			}
+		}
+		var ts time.Time
+		if m.TimestampMs != nil {
+			ts = time.UnixMilli(m.GetTimestampMs())
+		}
+		put := func(name string, extra map[string]string, v float64) {
+			l := labels
+			if len(extra) > 0 {
+				l = make(map[string]string, len(labels)+len(extra))
+				for k, v := range labels {
+					l[k] = v
+				}
+				for k, v := range extra {
+					l[k] = v
+				}
+			}
+			idx.byName[name] = append(idx.byName[name], &Series{
+				Name: name, Family: fam, Type: typ, Labels: l, Value: v, Timestamp: ts,
+			})
+		}
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			put(fam, nil, m.GetCounter().GetValue())
+		case dto.MetricType_GAUGE:
+			put(fam, nil, m.GetGauge().GetValue())
+		case dto.MetricType_SUMMARY:
+			s := m.GetSummary()
+			for _, q := range s.GetQuantile() {
+				put(fam, map[string]string{"quantile": formatFloat(q.GetQuantile())}, q.GetValue())
+			}
+			put(fam+"_sum", nil, s.GetSampleSum())
+			put(fam+"_count", nil, float64(s.GetSampleCount()))
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+			h := m.GetHistogram()
+			hist := &Histogram{Labels: labels, Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
+			for _, b := range h.GetBucket() {
+				hist.Buckets = append(hist.Buckets, Bucket{UpperBound: b.GetUpperBound(), Count: b.GetCumulativeCount()})
+				put(fam+"_bucket", map[string]string{"le": formatFloat(b.GetUpperBound())}, float64(b.GetCumulativeCount()))
+			}
+			sort.SliceStable(hist.Buckets, func(i, j int) bool { return hist.Buckets[i].UpperBound < hist.Buckets[j].UpperBound })
+			idx.histograms[fam] = append(idx.histograms[fam], hist)
+			put(fam+"_sum", nil, h.GetSampleSum())
+			put(fam+"_count", nil, float64(h.GetSampleCount()))
+		default: // untyped, and anything newer
+			put(fam, nil, m.GetUntyped().GetValue())
+		}
+	}
+}
+
+// Names returns the sorted sample names of the exposition.
+func (m MetricData) Names() ([]string, error) {
+	idx, err := m.index()
+	if err != nil {
+		return nil, err
+	}
+	return append([]string(nil), idx.names...), nil
+}
+
+// All returns every series with the given sample name.
+func (m MetricData) All(name string) ([]Series, error) {
+	idx, err := m.index()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Series, 0, len(idx.byName[name]))
+	for _, s := range idx.byName[name] {
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+// Find returns the one series with the given name whose labels include
+// wantLabels (a wanted "" means the label must be absent). No match or more
+// than one is an error saying what was there.
+func (m MetricData) Find(name string, wantLabels map[string]string) (Series, error) {
+	idx, err := m.index()
+	if err != nil {
+		return Series{}, err
+	}
+	s, err := idx.find(name, wantLabels)
+	if err != nil {
+		return Series{}, err
+	}
+	return *s, nil
+}
+
+func (idx *index) find(name string, want map[string]string) (*Series, error) {
+	all, ok := idx.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("metric %s: %w: no series by that name%s", name, ErrNoMatch, idx.nearest(name))
+	}
+	var match []*Series
+	for _, s := range all {
+		if labelsMatch(s.Labels, want) {
+			match = append(match, s)
+		}
+	}
+	switch len(match) {
+	case 1:
+		return match[0], nil
+	case 0:
+		return nil, fmt.Errorf("metric %s%s: %w; its %d series have the labels:%s",
+			name, formatLabels(want), ErrNoMatch, len(all), listSeries(all, 20))
+	default:
+		return nil, fmt.Errorf("metric %s%s: %w: %d series match:%s",
+			name, formatLabels(want), ErrAmbiguous, len(match), listSeries(match, 20))
+	}
+}
+
+func labelsMatch(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// nearest names the metric names closest to name by edit distance.
+func (idx *index) nearest(name string) string {
+	if len(idx.names) == 0 {
+		return " (the exposition has no series at all)"
+	}
+	type cand struct {
+		n string
+		d int
+	}
+	var c []cand
+	for _, n := range idx.names {
+		c = append(c, cand{n, editDistance(name, n)})
+	}
+	sort.SliceStable(c, func(i, j int) bool { return c[i].d < c[j].d })
+	var near []string
+	for i := 0; i < len(c) && i < 5; i++ {
+		near = append(near, c[i].n)
+	}
+	return "; nearest names: " + strings.Join(near, ", ")
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func listSeries(ss []*Series, limit int) string {
+	var b strings.Builder
+	for i, s := range ss {
+		if i == limit {
+			fmt.Fprintf(&b, "\n\t... and %d more", len(ss)-limit)
+			break
+		}
+		fmt.Fprintf(&b, "\n\t%s %s", formatLabels(s.Labels), formatFloat(s.Value))
+	}
+	return b.String()
+}
+
+// formatLabels writes {a="x",b="y"} with sorted keys, "{}" for none.
+func formatLabels(l map[string]string) string {
+	keys := make([]string, 0, len(l))
+	for k := range l {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, l[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// toInteger converts a sample value that must be a whole number.
+func toInteger(s *Series) (int64, error) {
+	v := s.Value
+	// 2^63 itself is not representable, hence >=.
+	if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) || v >= math.MaxInt64 || v < math.MinInt64 {
+		return 0, fmt.Errorf("%s: %w: %s", s, ErrNotInteger, formatFloat(v))
+	}
+	return int64(v), nil
+}
+
+// GetPrometheusInteger returns the integer value and timestamp of the one
+// series with the given name whose labels include wantLabels.
+func (m MetricData) GetPrometheusInteger(metricName string, wantLabels map[string]string) (int64, time.Time, error) {
+	s, err := m.Find(metricName, wantLabels)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	v, err := toInteger(&s)
+	return v, s.Timestamp, err
+}
+
+// GetPrometheusFloat is GetPrometheusInteger for any value, NaN and ±Inf
+// included.
+func (m MetricData) GetPrometheusFloat(metricName string, wantLabels map[string]string) (float64, time.Time, error) {
+	s, err := m.Find(metricName, wantLabels)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return s.Value, s.Timestamp, nil
+}
+
+// GetPrometheusContainerInteger returns the integer value of want.Metric for
+// want.Sandbox (and want.Cluster, want.Node, want.ExtraLabels).
+func (m MetricData) GetPrometheusContainerInteger(want WantMetric) (int64, time.Time, error) {
+	if want.Sandbox == "" {
+		return 0, time.Time{}, errors.New("WantMetric.Sandbox is empty")
+	}
+	return m.GetPrometheusInteger(want.Metric, want.labels())
+}
+
+// GetPrometheusContainerFloat is GetPrometheusContainerInteger for any value.
+func (m MetricData) GetPrometheusContainerFloat(want WantMetric) (float64, time.Time, error) {
+	if want.Sandbox == "" {
+		return 0, time.Time{}, errors.New("WantMetric.Sandbox is empty")
+	}
+	return m.GetPrometheusFloat(want.Metric, want.labels())
+}
+
+// GetSandboxMetadataMetric returns the labels of the sandbox's
+// drydock_meta_sandbox_metadata series (want.Metric is ignored).
+func (m MetricData) GetSandboxMetadataMetric(want WantMetric) (map[string]string, error) {
+	if want.Sandbox == "" {
+		return nil, errors.New("WantMetric.Sandbox is empty")
+	}
+	s, err := m.Find(SandboxMetadataMetric, want.labels())
+	if err != nil {
+		return nil, err
+	}
+	if s.Value != 1 {
+		return nil, fmt.Errorf("%s: value is %s, want 1", s, formatFloat(s.Value))
+	}
+	out := make(map[string]string, len(s.Labels))
+	for k, v := range s.Labels {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// GetPrometheusHistogram returns the one histogram of the family name (no
+// _bucket suffix) whose labels include wantLabels.
+func (m MetricData) GetPrometheusHistogram(name string, wantLabels map[string]string) (Histogram, error) {
+	idx, err := m.index()
+	if err != nil {
+		return Histogram{}, err
+	}
+	all, ok := idx.histograms[name]
+	if !ok {
+		return Histogram{}, fmt.Errorf("histogram %s: %w: no histogram by that name%s", name, ErrNoMatch, idx.nearest(name+"_count"))
+	}
+	var match []*Histogram
+	for _, h := range all {
+		if labelsMatch(h.Labels, wantLabels) {
+			match = append(match, h)
+		}
+	}
+	if len(match) == 1 {
+		h := *match[0]
+		h.Buckets = append([]Bucket(nil), h.Buckets...)
+		return h, nil
+	}
+	var b strings.Builder
+	for _, h := range all {
+		fmt.Fprintf(&b, "\n\t%s count=%d", formatLabels(h.Labels), h.Count)
+	}
+	if len(match) == 0 {
+		return Histogram{}, fmt.Errorf("histogram %s%s: %w; it has:%s", name, formatLabels(wantLabels), ErrNoMatch, b.String())
+	}
+	return Histogram{}, fmt.Errorf("histogram %s%s: %w: %d match among:%s", name, formatLabels(wantLabels), ErrAmbiguous, len(match), b.String())
+}
+
+// GetPrometheusContainerHistogram is GetPrometheusHistogram for one sandbox.
+func (m MetricData) GetPrometheusContainerHistogram(want WantMetric) (Histogram, error) {
+	if want.Sandbox == "" {
+		return Histogram{}, errors.New("WantMetric.Sandbox is empty")
+	}
+	return m.GetPrometheusHistogram(want.Metric, want.labels())
+}

@@ -1,0 +1,679 @@
+// Package server is drydock's metrics server: on every GET /metrics it finds
+// the sandboxes on the engine by their labels, reads each sandbox's updater
+// metrics, registry metrics and per-container engine figures, and writes them
+// all out in the Prometheus text format with the labels sandbox, source,
+// cluster and node added. `drydock metrics-server` runs it as a process of
+// its own; the metricclient package spawns, scrapes and stops that process.
+//
+// Nothing is registered with the server and it keeps no state a restart
+// could lose: the labels on the containers are the state (as in kind). The
+// only things it keeps are a cache of engine answers and its own error
+// counters.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// DefaultAddr is where `drydock metrics-server` listens unless told
+// otherwise: loopback only, since the updaters' metrics are behind their
+// tokens and the server hands them out unauthenticated.
+const DefaultAddr = "127.0.0.1:9797"
+
+// Sources, the value of the source label.
+const (
+	SourceUpdater  = "updater"
+	SourceRegistry = "registry"
+	SourceEngine   = "engine"
+	// SourceList is the source of an error listing the sandboxes.
+	SourceList = "list"
+)
+
+// Added labels.
+const (
+	LabelSandbox = "sandbox"
+	LabelSource  = "source"
+	LabelCluster = "cluster"
+	LabelNode    = "node"
+)
+
+// Series the server writes about itself and the sandboxes.
+const (
+	MetricSandboxMetadata = "drydock_meta_sandbox_metadata"
+	MetricSandboxes       = "drydock_sandboxes"
+	MetricScrapeErrors    = "drydock_scrape_errors_total"
+	MetricScrapeDuration  = "drydock_scrape_duration_seconds"
+)
+
+// Defaults of the options.
+const (
+	DefaultTargetTimeout = 5 * time.Second
+	DefaultScrapeTimeout = 10 * time.Second
+	DefaultStaleness     = 2 * time.Second
+	DefaultConcurrency   = 4
+)
+
+// DefaultUpdaterMetricsPath is used when an updater container has no
+// UpdaterMetricsPath label (watchtower's path).
+const DefaultUpdaterMetricsPath = "/v1/metrics"
+
+// maxBody bounds what is read from one target, so a malicious or broken
+// target cannot make the server hold an endless body in memory.
+const maxBody = 32 << 20
+
+// Engine is what the server needs of the Docker engine; *client.Client has
+// it. Tests may pass a fake.
+type Engine interface {
+	ContainerList(ctx context.Context, options client.ContainerListOptions) (client.ContainerListResult, error)
+	ContainerInspect(ctx context.Context, containerID string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerStats(ctx context.Context, containerID string, options client.ContainerStatsOptions) (client.ContainerStatsResult, error)
+	ImageInspect(ctx context.Context, imageID string, inspectOpts ...client.ImageInspectOption) (client.ImageInspectResult, error)
+}
+
+// Server serves /metrics and /healthz. Make one with New.
+type Server struct {
+	engine        Engine
+	httpClient    *http.Client
+	concurrency   int
+	targetTimeout time.Duration
+	scrapeTimeout time.Duration
+	staleness     time.Duration
+	cache         *Cache
+	log           *slog.Logger
+	started       time.Time
+
+	errMu  sync.Mutex
+	errors map[errKey]float64
+}
+
+type errKey struct{ sandbox, source string }
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithConcurrency bounds how many sandboxes are scraped at once (default 4).
+func WithConcurrency(n int) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.concurrency = n
+		}
+	}
+}
+
+// WithTargetTimeout is the deadline for one target (one sandbox's updater,
+// registry or engine figures); default 5s.
+func WithTargetTimeout(d time.Duration) Option { return func(s *Server) { s.targetTimeout = d } }
+
+// WithScrapeTimeout is the deadline for a whole GET /metrics; default 10s.
+// A target still running then is counted as failed and left out.
+func WithScrapeTimeout(d time.Duration) Option { return func(s *Server) { s.scrapeTimeout = d } }
+
+// WithStaleness is how old a cached engine answer may be by default (2s); a
+// request may ask for another with ?max_staleness=DURATION (0 for fresh).
+func WithStaleness(d time.Duration) Option { return func(s *Server) { s.staleness = d } }
+
+// WithHTTPClient sets the client used to read updaters and registries.
+func WithHTTPClient(c *http.Client) Option { return func(s *Server) { s.httpClient = c } }
+
+// WithLogger sets where the server logs (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// New returns a server reading the given engine.
+func New(engine Engine, opts ...Option) *Server {
+	s := &Server{
+		engine:        engine,
+		concurrency:   DefaultConcurrency,
+		targetTimeout: DefaultTargetTimeout,
+		scrapeTimeout: DefaultScrapeTimeout,
+		staleness:     DefaultStaleness,
+		cache:         NewCache(time.Minute),
+		log:           slog.New(slog.DiscardHandler),
+		started:       time.Now(),
+		errors:        map[errKey]float64{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.httpClient == nil {
+		// No proxy from the environment: every target is on loopback.
+		s.httpClient = &http.Client{Transport: &http.Transport{
+			Proxy:               nil,
+			MaxIdleConnsPerHost: 2,
+			IdleConnTimeout:     30 * time.Second,
+		}}
+	}
+	return s
+}
+
+// Handler serves /metrics and /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
+	mux.HandleFunc("GET /healthz", s.serveHealth)
+	return mux
+}
+
+// Health is the /healthz answer.
+type Health struct {
+	Status        string   `json:"status"`
+	PID           int      `json:"pid"`
+	Started       string   `json:"started"`
+	Serves        []string `json:"serves"`
+	Sources       []string `json:"sources"`
+	Labels        []string `json:"labels"`
+	ScrapeTimeout string   `json:"scrape_timeout"`
+	TargetTimeout string   `json:"target_timeout"`
+	Staleness     string   `json:"staleness"`
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(Health{
+		Status:        "ok",
+		PID:           os.Getpid(),
+		Started:       s.started.UTC().Format(time.RFC3339),
+		Serves:        []string{"/metrics", "/healthz"},
+		Sources:       []string{SourceUpdater, SourceRegistry, SourceEngine},
+		Labels:        []string{LabelSandbox, LabelSource, LabelCluster, LabelNode},
+		ScrapeTimeout: s.scrapeTimeout.String(),
+		TargetTimeout: s.targetTimeout.String(),
+		Staleness:     s.staleness.String(),
+	})
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	staleness := s.staleness
+	if v := r.URL.Query().Get("max_staleness"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("max_staleness: %v", err), http.StatusBadRequest)
+			return
+		}
+		staleness = d
+	}
+	fams := s.Gather(r.Context(), staleness)
+	w.Header().Set("Content-Type", string(expfmt.FmtText))
+	enc := expfmt.NewEncoder(w, expfmt.FmtText)
+	for _, mf := range fams {
+		if err := enc.Encode(mf); err != nil {
+			// The header is out; all that is left is to say so in the log.
+			s.log.Error("write metrics", "err", err)
+			return
+		}
+	}
+}
+
+// sandbox is what the labels say about one sandbox.
+type sandbox struct {
+	id         string
+	containers []containerInfo
+	updater    *containerInfo
+	registry   *containerInfo
+	cluster    string
+}
+
+type containerInfo struct {
+	id, name, image, imageID, state string
+	labels                          map[string]string
+}
+
+// Gather does one scrape and returns the metric families, sorted by name.
+// It never fails: what could not be read is counted in
+// drydock_scrape_errors_total and left out.
+func (s *Server) Gather(ctx context.Context, staleness time.Duration) []*dto.MetricFamily {
+	ctx, cancel := context.WithTimeout(ctx, s.scrapeTimeout)
+	defer cancel()
+	out := newFamilies()
+
+	sandboxes, err := s.findSandboxes(ctx)
+	if err != nil {
+		s.countError("", SourceList)
+		s.log.Warn("list sandboxes", "err", err)
+	}
+
+	// Random order, so that with a bound on concurrency no sandbox is always
+	// last in line behind a slow one.
+	rand.Shuffle(len(sandboxes), func(i, j int) { sandboxes[i], sandboxes[j] = sandboxes[j], sandboxes[i] })
+
+	var (
+		wg  sync.WaitGroup
+		mu  sync.Mutex
+		sem = make(chan struct{}, s.concurrency)
+	)
+	for _, sb := range sandboxes {
+		out.add(metadataFamily(sb))
+		wg.Go(func() {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				// Waited past the total deadline: the targets below fail
+				// at once on the ended context and are counted.
+			}
+			fams := s.scrapeSandbox(ctx, sb, staleness)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, f := range fams {
+				if err := out.add(f); err != nil {
+					s.log.Warn("merge", "sandbox", sb.id, "err", err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	out.add(gauge(MetricSandboxes, "Number of drydock sandboxes found on the engine by their labels.",
+		nil, float64(len(sandboxes))))
+	out.add(s.errorFamily())
+	return out.sorted()
+}
+
+// findSandboxes lists every container (all states) with a sandbox label
+// and groups them by sandbox.
+func (s *Server) findSandboxes(ctx context.Context) ([]*sandbox, error) {
+	res, err := s.engine.ContainerList(ctx, client.ContainerListOptions{
+		All:     true, // a stopped node or a crashed updater is still part of its sandbox
+		Filters: client.Filters{}.Add("label", labels.Sandbox),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list containers with label %s: %w", labels.Sandbox, err)
+	}
+	byID := map[string]*sandbox{}
+	var out []*sandbox
+	for _, c := range res.Items {
+		id := c.Labels[labels.Sandbox]
+		if id == "" {
+			continue
+		}
+		sb := byID[id]
+		if sb == nil {
+			sb = &sandbox{id: id}
+			byID[id] = sb
+			out = append(out, sb)
+		}
+		name := c.ID
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		sb.containers = append(sb.containers, containerInfo{
+			id: c.ID, name: name, image: c.Image, imageID: c.ImageID, state: string(c.State), labels: c.Labels,
+		})
+	}
+	for _, sb := range out {
+		sort.Slice(sb.containers, func(i, j int) bool { return sb.containers[i].name < sb.containers[j].name })
+		for i := range sb.containers {
+			c := &sb.containers[i]
+			switch c.labels[labels.Role] {
+			case labels.RoleUpdater:
+				// Prefer a running one: an updater may leave an old
+				// container of itself behind.
+				if sb.updater == nil || (sb.updater.state != "running" && c.state == "running") {
+					sb.updater = c
+				}
+			case labels.RoleRegistry:
+				if sb.registry == nil || (sb.registry.state != "running" && c.state == "running") {
+					sb.registry = c
+				}
+			}
+			if sb.cluster == "" {
+				sb.cluster = c.labels[labels.Cluster]
+			}
+		}
+	}
+	return out, nil
+}
+
+// metadataFamily is the one drydock_meta_sandbox_metadata series of a
+// sandbox.
+func metadataFamily(sb *sandbox) *dto.MetricFamily {
+	l := map[string]string{LabelSandbox: sb.id, LabelCluster: sb.cluster}
+	// Sandbox-wide labels are on every container of the sandbox; take them
+	// from the first that has them.
+	for _, c := range sb.containers {
+		for k, v := range map[string]string{
+			"created": labels.Created, "owner_kind": labels.OwnerKind, "owner_pid": labels.OwnerPID,
+		} {
+			if l[k] == "" {
+				l[k] = c.labels[v]
+			}
+		}
+	}
+	if sb.updater != nil {
+		l["updater"] = sb.updater.labels[labels.UpdaterProfile]
+		l["updater_image"] = sb.updater.image
+		l["updater_container"] = sb.updater.name
+	}
+	if sb.registry != nil {
+		l["registry"] = sb.registry.labels[labels.RegistryAddr]
+	}
+	l["containers"] = strconv.Itoa(len(sb.containers))
+	return gauge(MetricSandboxMetadata, "A drydock sandbox; its labels describe it. Always 1.", l, 1)
+}
+
+// scrapeSandbox reads the three sources of one sandbox concurrently, each
+// under its own deadline.
+func (s *Server) scrapeSandbox(ctx context.Context, sb *sandbox, staleness time.Duration) []*dto.MetricFamily {
+	type result struct {
+		source string
+		fams   []*dto.MetricFamily
+		took   time.Duration
+		err    error
+	}
+	targets := map[string]func(context.Context) ([]*dto.MetricFamily, error){
+		SourceEngine: func(ctx context.Context) ([]*dto.MetricFamily, error) { return s.engineFigures(ctx, sb, staleness) },
+	}
+	if sb.updater != nil {
+		targets[SourceUpdater] = func(ctx context.Context) ([]*dto.MetricFamily, error) { return s.scrapeUpdater(ctx, sb.updater) }
+	}
+	if sb.registry != nil {
+		targets[SourceRegistry] = func(ctx context.Context) ([]*dto.MetricFamily, error) {
+			u := sb.registry.labels[labels.RegistryMetrics]
+			if u == "" {
+				return nil, fmt.Errorf("registry container %s has no %s label", sb.registry.name, labels.RegistryMetrics)
+			}
+			return s.scrapeURL(ctx, u, "")
+		}
+	}
+	results := make(chan result, len(targets))
+	for source, fn := range targets {
+		go func() {
+			tctx, cancel := context.WithTimeout(ctx, s.targetTimeout)
+			defer cancel()
+			start := time.Now()
+			fams, err := fn(tctx)
+			results <- result{source, fams, time.Since(start), err}
+		}()
+	}
+	var out []*dto.MetricFamily
+	for range targets {
+		r := <-results
+		out = append(out, gauge(MetricScrapeDuration, "How long reading one source of one sandbox took in this scrape.",
+			map[string]string{LabelSandbox: sb.id, LabelSource: r.source}, r.took.Seconds()))
+		if r.err != nil {
+			s.countError(sb.id, r.source)
+			s.log.Warn("scrape", "sandbox", sb.id, "source", r.source, "err", r.err)
+			continue
+		}
+		add := map[string]string{LabelSandbox: sb.id, LabelSource: r.source}
+		if sb.cluster != "" && r.source != SourceEngine {
+			add[LabelCluster] = sb.cluster
+		}
+		for _, f := range r.fams {
+			relabel(f, add)
+		}
+		out = append(out, r.fams...)
+	}
+	return out
+}
+
+func (s *Server) scrapeUpdater(ctx context.Context, c *containerInfo) ([]*dto.MetricFamily, error) {
+	api := c.labels[labels.UpdaterAPI]
+	if api == "" {
+		return nil, fmt.Errorf("updater container %s has no %s label", c.name, labels.UpdaterAPI)
+	}
+	path := c.labels[labels.UpdaterMetricsPath]
+	if path == "" {
+		path = DefaultUpdaterMetricsPath
+	}
+	var token string
+	if f := c.labels[labels.UpdaterTokenFile]; f != "" {
+		// Read on every scrape: the file is the one place the token lives,
+		// and a sandbox may rotate it.
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("updater token of %s: %w", c.name, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return s.scrapeURL(ctx, strings.TrimSuffix(api, "/")+path, token)
+}
+
+// scrapeURL reads one Prometheus endpoint.
+func (s *Server) scrapeURL(ctx context.Context, url, token string) ([]*dto.MetricFamily, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	// Ask for the classic text format; an exporter that answers with
+	// OpenMetrics anyway is still understood below.
+	req.Header.Set("Accept", string(expfmt.FmtText))
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
+	}
+	body := io.LimitReader(resp.Body, maxBody)
+	if expfmt.ResponseFormat(resp.Header).FormatType() == expfmt.TypeOpenMetrics {
+		dec := expfmt.NewDecoder(body, expfmt.FmtOpenMetrics_1_0_0)
+		var fams []*dto.MetricFamily
+		for {
+			mf := &dto.MetricFamily{}
+			err := dec.Decode(mf)
+			if errors.Is(err, io.EOF) {
+				return fams, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("scrape %s: %w", url, err)
+			}
+			fams = append(fams, mf)
+		}
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	byName, err := p.TextToMetricFamilies(body)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	fams := make([]*dto.MetricFamily, 0, len(byName))
+	for _, f := range byName {
+		fams = append(fams, f)
+	}
+	return fams, nil
+}
+
+// relabel adds the given labels to every series of f. A series that already
+// has one of them keeps its value as exported_<name>, as Prometheus does
+// with honor_labels off, so that an updater cannot pose as another sandbox.
+func relabel(f *dto.MetricFamily, add map[string]string) {
+	keys := make([]string, 0, len(add))
+	for k := range add {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, m := range f.Metric {
+		have := map[string]bool{}
+		for _, lp := range m.Label {
+			have[lp.GetName()] = true
+		}
+		for _, lp := range m.Label {
+			if _, clash := add[lp.GetName()]; clash {
+				n := "exported_" + lp.GetName()
+				for have[n] {
+					n = "exported_" + n
+				}
+				have[n] = true
+				lp.Name = proto.String(n)
+			}
+		}
+		for _, k := range keys {
+			m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(k), Value: proto.String(add[k])})
+		}
+		sort.Slice(m.Label, func(i, j int) bool { return m.Label[i].GetName() < m.Label[j].GetName() })
+	}
+}
+
+func (s *Server) countError(sandbox, source string) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	s.errors[errKey{sandbox, source}]++
+}
+
+func (s *Server) errorFamily() *dto.MetricFamily {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	f := &dto.MetricFamily{
+		Name: proto.String(MetricScrapeErrors),
+		Help: proto.String("Targets this server failed to read, since it started, by sandbox and source."),
+		Type: dto.MetricType_COUNTER.Enum(),
+	}
+	for k, v := range s.errors {
+		f.Metric = append(f.Metric, &dto.Metric{
+			Label:   labelPairs(map[string]string{LabelSandbox: k.sandbox, LabelSource: k.source}),
+			Counter: &dto.Counter{Value: proto.Float64(v)},
+		})
+	}
+	return f
+}
+
+// families merges metric families by name.
+type families map[string]*dto.MetricFamily
+
+func newFamilies() families { return families{} }
+
+func (fs families) add(f *dto.MetricFamily) error {
+	if f == nil || len(f.Metric) == 0 {
+		return nil
+	}
+	have, ok := fs[f.GetName()]
+	if !ok {
+		fs[f.GetName()] = f
+		return nil
+	}
+	if have.GetType() != f.GetType() {
+		return fmt.Errorf("metric %s is a %s in one source and a %s in another; dropped the latter",
+			f.GetName(), have.GetType(), f.GetType())
+	}
+	have.Metric = append(have.Metric, f.Metric...)
+	return nil
+}
+
+func (fs families) sorted() []*dto.MetricFamily {
+	out := make([]*dto.MetricFamily, 0, len(fs))
+	for _, f := range fs {
+		sort.SliceStable(f.Metric, func(i, j int) bool { return labelKey(f.Metric[i]) < labelKey(f.Metric[j]) })
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+func labelKey(m *dto.Metric) string {
+	var b strings.Builder
+	for _, lp := range m.Label {
+		b.WriteString(lp.GetName())
+		b.WriteByte(0)
+		b.WriteString(lp.GetValue())
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// labelPairs turns a map into sorted label pairs, leaving out empty values
+// (an empty label is no label in Prometheus).
+func labelPairs(l map[string]string) []*dto.LabelPair {
+	out := make([]*dto.LabelPair, 0, len(l))
+	for k, v := range l {
+		if v != "" {
+			out = append(out, &dto.LabelPair{Name: proto.String(k), Value: proto.String(v)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	return out
+}
+
+func gauge(name, help string, l map[string]string, v float64) *dto.MetricFamily {
+	return &dto.MetricFamily{
+		Name: proto.String(name), Help: proto.String(help), Type: dto.MetricType_GAUGE.Enum(),
+		Metric: []*dto.Metric{{Label: labelPairs(l), Gauge: &dto.Gauge{Value: proto.Float64(v)}}},
+	}
+}
+
+func counter(name, help string, l map[string]string, v float64) *dto.MetricFamily {
+	return &dto.MetricFamily{
+		Name: proto.String(name), Help: proto.String(help), Type: dto.MetricType_COUNTER.Enum(),
+		Metric: []*dto.Metric{{Label: labelPairs(l), Counter: &dto.Counter{Value: proto.Float64(v)}}},
+	}
+}
+
+// Listen listens on addr: a unix socket when addr contains a "/", else TCP.
+// A socket file left behind by a server that is gone is replaced.
+func Listen(addr string) (net.Listener, error) {
+	if !strings.Contains(addr, "/") {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	if fi, err := os.Stat(addr); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("listen on %s: another server answers there", addr)
+		}
+		// Nobody answers: a stale socket from a server that was killed.
+		if err := os.Remove(addr); err != nil {
+			return nil, fmt.Errorf("remove stale socket %s: %w", addr, err)
+		}
+	}
+	ln, err := net.Listen("unix", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on unix socket %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight scrapes finish (they end by their own deadline
+// at the latest) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	// A scrape cannot outlive its total deadline, so this is enough time
+	// for every one in flight; the extra second covers writing it out.
+	sctx, cancel := context.WithTimeout(context.Background(), s.scrapeTimeout+time.Second)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,403 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// EventSource is the part of the Docker client the DockerMonitor reads.
+// *client.Client implements it; a test wraps it to cut the connection.
+type EventSource interface {
+	Events(ctx context.Context, options client.EventsListOptions) client.EventsResult
+}
+
+// containerActions are the container actions the monitor asks the engine
+// for. Filtering them out on the engine's side keeps the exec_* events of
+// every health check and every unit monitor off the wire.
+var containerActions = map[events.Action]EventKind{
+	events.ActionCreate:       EventContainerCreate,
+	events.ActionStart:        EventContainerStart,
+	events.ActionKill:         EventContainerKill,
+	events.ActionDie:          EventContainerDie,
+	events.ActionStop:         EventContainerStop,
+	events.ActionOOM:          EventContainerOOM,
+	events.ActionPause:        EventContainerPause,
+	events.ActionUnPause:      EventContainerUnpause,
+	events.ActionRename:       EventContainerRename,
+	events.ActionHealthStatus: EventContainerHealthStatus,
+	events.ActionDestroy:      EventContainerDestroy,
+}
+
+// ParseDockerEvent turns one engine event into an Event. It reports false
+// for events the monitor does not model (exec_*, attach, resize, network,
+// volume, ...). It is a pure function: the same message gives the same
+// Event.
+func ParseDockerEvent(m events.Message) (Event, bool) {
+	attr := m.Actor.Attributes
+	ev := Event{Time: messageTime(m)}
+	switch m.Type {
+	case events.ContainerEventType:
+		// Health status events carry their status after a colon
+		// ("health_status: healthy"); no other action the monitor models
+		// does.
+		action, detail, _ := strings.Cut(string(m.Action), ":")
+		kind, ok := containerActions[events.Action(action)]
+		if !ok {
+			return Event{}, false
+		}
+		ev.Kind = kind
+		ev.Detail = strings.TrimSpace(detail)
+		ev.ContainerID = m.Actor.ID
+		ev.Container = strings.TrimPrefix(attr["name"], "/")
+		ev.Image = attr["image"]
+		// Container events carry the container's labels as attributes.
+		ev.Sandbox = attr[labels.Sandbox]
+		ev.Node = attr[labels.Node]
+		ev.Role = attr[labels.Role]
+		switch kind {
+		case EventContainerDie:
+			if s, ok := attr["exitCode"]; ok {
+				code, err := strconv.Atoi(s)
+				if err != nil {
+					ev.Detail = "exitCode=" + s
+				}
+				ev.ExitCode = code
+			}
+		case EventContainerKill:
+			ev.Detail = attr["signal"]
+		case EventContainerRename:
+			ev.Detail = strings.TrimPrefix(attr["oldName"], "/")
+		}
+		return ev, true
+	case events.ImageEventType:
+		if m.Action == "" {
+			return Event{}, false
+		}
+		ev.Kind = EventKind("image." + string(m.Action))
+		// The engine names the image by reference in "name" where it has
+		// one (pull, tag, push) and by id otherwise (untag, delete).
+		ev.Image = attr["name"]
+		if ev.Image == "" {
+			ev.Image = m.Actor.ID
+		}
+		ev.Detail = m.Actor.ID
+		ev.Sandbox = attr[labels.Sandbox] // only if the image itself carries it
+		return ev, true
+	}
+	return Event{}, false
+}
+
+// messageTime is the event's time with the nanoseconds the engine gives.
+func messageTime(m events.Message) time.Time {
+	switch {
+	case m.TimeNano != 0:
+		return time.Unix(0, m.TimeNano)
+	case m.Time != 0:
+		return time.Unix(m.Time, 0)
+	}
+	return time.Time{}
+}
+
+// DockerOption configures a DockerMonitor.
+type DockerOption func(*DockerMonitor)
+
+// WithImageRefPrefix makes the monitor also report image events whose
+// reference starts with prefix, typically the sandbox registry's
+// "localhost:P/". Image events carry the image's labels, not a container's,
+// so the engine cannot filter them by sandbox; the monitor asks for all
+// image events and keeps those with the prefix. Events that name the image
+// only by id (untag, delete) cannot be attributed to a sandbox and are not
+// reported. Without this option no image events are reported.
+func WithImageRefPrefix(prefix string) DockerOption {
+	return func(m *DockerMonitor) { m.imagePrefix = prefix }
+}
+
+// WithSince makes the first connection replay events from t on (the engine
+// keeps its last 256 events) instead of from the moment Run is called.
+func WithSince(t time.Time) DockerOption {
+	return func(m *DockerMonitor) { m.since = t }
+}
+
+// WithReplayMargin sets how far before the last delivered event a
+// reconnect asks the engine to replay from (default 1s). The engine stamps
+// an event before it takes the lock that orders its buffer, so two events
+// can be buffered slightly out of time order; replaying from a little
+// earlier and dropping what was already delivered loses neither.
+func WithReplayMargin(d time.Duration) DockerOption {
+	return func(m *DockerMonitor) { m.margin = d }
+}
+
+// WithDockerLogger sets where the monitor logs reconnects.
+func WithDockerLogger(l *slog.Logger) DockerOption {
+	return func(m *DockerMonitor) { m.log = l }
+}
+
+// DockerMonitor reads the engine's event stream for one sandbox (every
+// container labelled io.drydock.sandbox=<id>) and emits Events. When the
+// stream drops it reconnects and replays from the last event's time,
+// dropping what it already delivered, so nothing is lost or doubled (within
+// the engine's buffer of its last 256 events).
+type DockerMonitor struct {
+	src         EventSource
+	sandbox     string
+	imagePrefix string
+	since       time.Time
+	margin      time.Duration
+	log         *slog.Logger
+
+	connectedOnce sync.Once
+	connected     chan struct{}
+}
+
+// NewDockerMonitor returns a monitor of the given sandbox's containers.
+func NewDockerMonitor(src EventSource, sandboxID string, opts ...DockerOption) *DockerMonitor {
+	m := &DockerMonitor{
+		src:       src,
+		sandbox:   sandboxID,
+		margin:    time.Second,
+		log:       slog.New(slog.DiscardHandler),
+		connected: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// Connected is closed once every stream of the monitor has connected for
+// the first time. Events from then on are reported even if they happen
+// before the engine's side of the subscription is in place, because the
+// first connection replays from the time Run was called.
+func (m *DockerMonitor) Connected() <-chan struct{} { return m.connected }
+
+// Run reads the event streams until ctx ends, calling emit for every
+// event (from one goroutine per stream: emit must be safe for concurrent
+// use). It returns nil when ctx ends; it never gives up on the engine by
+// itself, but reports every failed connection as a monitor.error event.
+func (m *DockerMonitor) Run(ctx context.Context, emit func(Event)) error {
+	since := m.since
+	if since.IsZero() {
+		// The engine flushes the response headers of /events before it
+		// subscribes, so an event in that gap would be missed; asking for a
+		// replay from now closes the gap.
+		since = time.Now()
+	}
+	var streams []streamSpec
+	cf := make(client.Filters).
+		Add("type", string(events.ContainerEventType)).
+		Add("label", labels.Sandbox+"="+m.sandbox)
+	for a := range containerActions {
+		cf.Add("event", string(a))
+	}
+	streams = append(streams, streamSpec{name: "container", filters: cf, keep: func(Event) bool { return true }})
+	if m.imagePrefix != "" {
+		prefix := m.imagePrefix
+		streams = append(streams, streamSpec{
+			name:    "image",
+			filters: make(client.Filters).Add("type", string(events.ImageEventType)),
+			keep: func(ev Event) bool {
+				return strings.HasPrefix(ev.Image, prefix)
+			},
+		})
+	}
+
+	var wg sync.WaitGroup
+	var pending sync.WaitGroup
+	pending.Add(len(streams))
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.follow(ctx, s, since, pending.Done, emit)
+		}()
+	}
+	go func() {
+		pending.Wait()
+		m.connectedOnce.Do(func() { close(m.connected) })
+	}()
+	wg.Wait()
+	return nil
+}
+
+type streamSpec struct {
+	name    string
+	filters client.Filters
+	keep    func(Event) bool
+}
+
+// follow reads one filtered stream, reconnecting until ctx ends.
+func (m *DockerMonitor) follow(ctx context.Context, s streamSpec, start time.Time, connected func(), emit func(Event)) {
+	var once sync.Once
+	seen := newDedupe(m.margin)
+	since := start
+	backoff := newBackoff(50*time.Millisecond, 2*time.Second)
+	for ctx.Err() == nil {
+		connCtx, cancel := context.WithCancel(ctx)
+		res := m.src.Events(connCtx, client.EventsListOptions{
+			Since:   formatSince(since),
+			Filters: s.filters,
+		})
+		rr := m.read(ctx, res, s, seen, func() { once.Do(connected) }, emit)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		// Replay from a little before the last delivered event: see
+		// WithReplayMargin. Never before the start, so a reconnect does not
+		// report what happened before the monitor was asked to watch.
+		if last := seen.last(); last != 0 {
+			since = time.Unix(0, last).Add(-m.margin)
+			if since.Before(start) {
+				since = start
+			}
+		}
+		if rr.connected {
+			backoff.reset()
+		}
+		m.log.Info("docker event stream dropped; reconnecting",
+			"stream", s.name, "sandbox", m.sandbox, "since", since, "err", rr.err)
+		if !rr.connected {
+			emit(Event{Kind: EventMonitorError, Sandbox: m.sandbox, Time: time.Now(),
+				Detail: s.name + " event stream", Err: fmt.Errorf("docker %s event stream: %w", s.name, rr.err)})
+		}
+		if !backoff.sleep(ctx) {
+			return
+		}
+	}
+}
+
+type readResult struct {
+	err       error
+	connected bool // the engine answered before the stream failed
+}
+
+func (m *DockerMonitor) read(ctx context.Context, res client.EventsResult, s streamSpec, seen *dedupe, connected func(), emit func(Event)) readResult {
+	var r readResult
+	// client.Events returns once the engine answered (or failed); an error
+	// that is not yet on the channel is handled below like any drop.
+	select {
+	case err, ok := <-res.Err:
+		if !ok {
+			err = fmt.Errorf("event stream closed")
+		}
+		r.err = err
+		return r
+	default:
+		r.connected = true
+		connected()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return r
+		case err, ok := <-res.Err:
+			if !ok || err == nil {
+				err = fmt.Errorf("event stream closed")
+			}
+			r.err = err
+			// The client sends its messages before the error; a message
+			// still in flight is replayed by the reconnect.
+			return r
+		case msg := <-res.Messages:
+			if !seen.add(msg) {
+				continue
+			}
+			ev, ok := ParseDockerEvent(msg)
+			if !ok || !s.keep(ev) {
+				continue
+			}
+			if ev.Sandbox == "" {
+				ev.Sandbox = m.sandbox
+			}
+			emit(ev)
+		}
+	}
+}
+
+// formatSince writes t the way the engine reads a since with nanoseconds.
+func formatSince(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// dedupe remembers the events delivered in the last window before the
+// newest one, by time, actor and action: a replay after a reconnect starts
+// within that window, so what it repeats is found here.
+type dedupe struct {
+	window time.Duration
+	keys   map[dedupeKey]struct{}
+	newest int64
+	adds   int
+}
+
+type dedupeKey struct {
+	nano   int64
+	id     string
+	action events.Action
+	typ    events.Type
+}
+
+func newDedupe(margin time.Duration) *dedupe {
+	// Twice the replay margin, so an event replayed from the margin's start
+	// is still remembered even if newer ones arrived meanwhile.
+	return &dedupe{window: 2*margin + time.Second, keys: map[dedupeKey]struct{}{}}
+}
+
+// add reports whether msg is new, and remembers it.
+func (d *dedupe) add(msg events.Message) bool {
+	nano := msg.TimeNano
+	if nano == 0 {
+		nano = msg.Time * int64(time.Second)
+	}
+	k := dedupeKey{nano: nano, id: msg.Actor.ID, action: msg.Action, typ: msg.Type}
+	if _, dup := d.keys[k]; dup {
+		return false
+	}
+	d.keys[k] = struct{}{}
+	if nano > d.newest {
+		d.newest = nano
+	}
+	d.adds++
+	if d.adds%256 == 0 {
+		cut := d.newest - int64(d.window)
+		for k := range d.keys {
+			if k.nano < cut {
+				delete(d.keys, k)
+			}
+		}
+	}
+	return true
+}
+
+func (d *dedupe) last() int64 { return d.newest }
+
+// backoff is an exponential delay between reconnects.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func newBackoff(min, max time.Duration) *backoff { return &backoff{min: min, max: max, cur: min} }
+
+func (b *backoff) reset() { b.cur = b.min }
+
+// sleep waits the current delay and doubles it; false if ctx ended first.
+func (b *backoff) sleep(ctx context.Context) bool {
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	b.cur = min(2*b.cur, b.max)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

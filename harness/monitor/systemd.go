@@ -1,0 +1,500 @@
+package monitor
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// unitPathPrefix is the object path under which systemd publishes its
+// units, one object per unit, the name escaped (see UnescapeBusLabel).
+const unitPathPrefix = "/org/freedesktop/systemd1/unit/"
+
+// unitInterface is the D-Bus interface whose properties hold a unit's
+// generic state (ActiveState, SubState); the type-specific interfaces
+// (org.freedesktop.systemd1.Service, .Socket, ...) change alongside it and
+// are ignored.
+const unitInterface = "org.freedesktop.systemd1.Unit"
+
+// BusctlMonitorCommand is the command the SystemdMonitor runs in a node:
+// every PropertiesChanged signal of every systemd unit object, one JSON
+// object per line. The match is installed before busctl prints
+// "Monitoring bus message stream." on stderr.
+var BusctlMonitorCommand = []string{
+	"busctl", "monitor", "--json=short",
+	"--match", "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
+}
+
+// busctlReady is what busctl prints on stderr once its match is live.
+const busctlReady = "Monitoring bus message stream."
+
+// busctlMessage is the part of a `busctl monitor --json=short` line the
+// monitor reads.
+type busctlMessage struct {
+	Type      string `json:"type"`
+	Path      string `json:"path"`
+	Interface string `json:"interface"`
+	Member    string `json:"member"`
+	// Realtime is the message's CLOCK_REALTIME timestamp in microseconds.
+	Realtime int64 `json:"timestamp-realtime"`
+	Payload  struct {
+		// Data is the signal's arguments: the interface name, a map of
+		// changed properties (each {"type":..,"data":..}) and the names of
+		// invalidated properties.
+		Data []json.RawMessage `json:"data"`
+	} `json:"payload"`
+}
+
+type busVariant struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// ParseBusctlLine reads one line of `busctl monitor --json=short` output.
+// It reports false (and no error) for well-formed messages that are not a
+// change of a unit's ActiveState; it returns an error for lines that are
+// not a bus message in JSON. The Event has Kind, Unit, State, Detail (the
+// SubState, when the message carries it) and Time set; the caller fills in
+// the node. It is a pure function.
+func ParseBusctlLine(line []byte) (Event, bool, error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return Event{}, false, nil
+	}
+	var m busctlMessage
+	if err := json.Unmarshal(line, &m); err != nil {
+		return Event{}, false, fmt.Errorf("busctl line: %w", err)
+	}
+	if m.Type != "signal" || m.Member != "PropertiesChanged" ||
+		m.Interface != "org.freedesktop.DBus.Properties" ||
+		!strings.HasPrefix(m.Path, unitPathPrefix) || len(m.Payload.Data) < 2 {
+		return Event{}, false, nil
+	}
+	var iface string
+	if err := json.Unmarshal(m.Payload.Data[0], &iface); err != nil {
+		return Event{}, false, fmt.Errorf("busctl line: PropertiesChanged interface argument: %w", err)
+	}
+	if iface != unitInterface {
+		return Event{}, false, nil
+	}
+	var props map[string]busVariant
+	if err := json.Unmarshal(m.Payload.Data[1], &props); err != nil {
+		return Event{}, false, fmt.Errorf("busctl line: PropertiesChanged properties argument: %w", err)
+	}
+	state, ok, err := stringProp(props, "ActiveState")
+	if err != nil || !ok {
+		return Event{}, false, err
+	}
+	sub, _, err := stringProp(props, "SubState")
+	if err != nil {
+		return Event{}, false, err
+	}
+	unit := UnescapeBusLabel(strings.TrimPrefix(m.Path, unitPathPrefix))
+	if unit == "" || strings.Contains(unit, "/") {
+		return Event{}, false, fmt.Errorf("busctl line: path %q names no unit", m.Path)
+	}
+	ev := Event{
+		Kind:   EventKind("unit." + state),
+		Unit:   unit,
+		State:  state,
+		Detail: sub,
+	}
+	if m.Realtime > 0 {
+		ev.Time = time.UnixMicro(m.Realtime)
+	}
+	return ev, true, nil
+}
+
+// stringProp reads a string-typed property from a PropertiesChanged map.
+func stringProp(props map[string]busVariant, name string) (string, bool, error) {
+	v, ok := props[name]
+	if !ok {
+		return "", false, nil
+	}
+	if v.Type != "s" {
+		return "", false, fmt.Errorf("busctl line: property %s has type %q, want s", name, v.Type)
+	}
+	var s string
+	if err := json.Unmarshal(v.Data, &s); err != nil {
+		return "", false, fmt.Errorf("busctl line: property %s: %w", name, err)
+	}
+	if s == "" {
+		return "", false, fmt.Errorf("busctl line: property %s is empty", name)
+	}
+	return s, true, nil
+}
+
+// UnescapeBusLabel undoes systemd's escaping of a unit name into an object
+// path element (bus_label_unescape in systemd's bus-label.c): "_XX" with
+// two hex digits is the byte 0xXX, any other "_" is literal, and "_" alone
+// is the empty string.
+func UnescapeBusLabel(s string) string {
+	if s == "_" {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '_' && i+2 < len(s) {
+			hi, ok1 := unhex(s[i+1])
+			lo, ok2 := unhex(s[i+2])
+			if ok1 && ok2 {
+				b.WriteByte(hi<<4 | lo)
+				i += 2
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// EscapeBusLabel is systemd's bus_label_escape: letters and digits stay
+// (except a leading digit), every other byte becomes "_XX", and the empty
+// string is "_". UnescapeBusLabel inverts it.
+func EscapeBusLabel(s string) string {
+	if s == "" {
+		return "_"
+	}
+	const hex = "0123456789abcdef"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alpha := (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		digit := c >= '0' && c <= '9'
+		if alpha || (digit && i > 0) {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('_')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// NodeClient is the part of the Docker client a SystemdMonitor uses.
+// *client.Client implements it.
+type NodeClient interface {
+	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
+	ContainerTop(ctx context.Context, id string, options client.ContainerTopOptions) (client.ContainerTopResult, error)
+	ExecCreate(ctx context.Context, id string, options client.ExecCreateOptions) (client.ExecCreateResult, error)
+	ExecAttach(ctx context.Context, execID string, options client.ExecAttachOptions) (client.ExecAttachResult, error)
+	ExecInspect(ctx context.Context, execID string, options client.ExecInspectOptions) (client.ExecInspectResult, error)
+}
+
+// SystemdOption configures a SystemdMonitor.
+type SystemdOption func(*SystemdMonitor)
+
+// WithSystemdLogger sets where the monitor logs its attempts.
+func WithSystemdLogger(l *slog.Logger) SystemdOption {
+	return func(m *SystemdMonitor) { m.log = l }
+}
+
+// WithAllStates makes the monitor report every ActiveState systemd
+// announces. By default it reports only changes: systemd repeats
+// PropertiesChanged with the same ActiveState while other properties move
+// (a service announces "active" three times on its way to "failed").
+func WithAllStates() SystemdOption {
+	return func(m *SystemdMonitor) { m.allStates = true }
+}
+
+// SystemdMonitor follows the unit state changes inside one node container
+// by running busctl monitor in it (a Docker exec through the Go client).
+type SystemdMonitor struct {
+	cli       NodeClient
+	target    NodeTarget
+	log       *slog.Logger
+	allStates bool
+}
+
+// NewSystemdMonitor returns a monitor for one node container.
+func NewSystemdMonitor(cli NodeClient, node NodeTarget, opts ...SystemdOption) *SystemdMonitor {
+	m := &SystemdMonitor{cli: cli, target: node, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+// errNodeGone ends a monitor whose container stopped or was replaced.
+var errNodeGone = errors.New("node container is not running")
+
+// Run follows the node's units until ctx ends or the container stops
+// running (its id is resolved once, at the start: a recreated node is a
+// new container and needs a new monitor, which the Watcher starts). It
+// emits monitor.attached once busctl's match is live, then a unit event
+// per ActiveState change. It returns nil when the container stopped or was
+// replaced, ctx.Err() when ctx ended, and an error when the container
+// cannot be found at all.
+//
+// It waits for the node's D-Bus daemon to run before its first exec,
+// watching the process list from the host (which needs no exec): an exec
+// into a node whose systemd has not yet set up its cgroups lands in the
+// root cgroup and breaks systemd's own setup (kind issue 2409). busctl is
+// retried while the bus is not yet up.
+func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
+	ins, err := m.cli.ContainerInspect(ctx, m.target.Container, client.ContainerInspectOptions{})
+	if err != nil {
+		return fmt.Errorf("unit monitor for node %s: inspect %s: %w", m.target.ShortName, m.target.Container, err)
+	}
+	c := ins.Container
+	base := Event{
+		Node:        m.target.ShortName,
+		Container:   strings.TrimPrefix(c.Name, "/"),
+		ContainerID: c.ID,
+	}
+	if c.Config != nil {
+		base.Sandbox = c.Config.Labels[labels.Sandbox]
+		base.Role = c.Config.Labels[labels.Role]
+		base.Image = c.Config.Image
+		if base.Node == "" {
+			base.Node = c.Config.Labels[labels.Node]
+		}
+	}
+	retry := newBackoff(100*time.Millisecond, 2*time.Second)
+	last := map[string]string{} // unit -> last reported ActiveState
+	for {
+		if err := m.waitForBus(ctx, c.ID, retry); err != nil {
+			if errors.Is(err, errNodeGone) {
+				return nil
+			}
+			return err
+		}
+		attached, err := m.follow(ctx, c.ID, base, last, emit)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if attached {
+			retry.reset()
+		}
+		running, ierr := m.running(ctx, c.ID)
+		if ierr != nil {
+			return ierr
+		}
+		if !running {
+			return nil
+		}
+		m.log.Debug("busctl monitor ended; retrying", "node", base.Node, "container", base.Container, "err", err)
+		if attached {
+			// busctl ended although the container runs: a journal-worthy
+			// surprise, not a boot race, so it is reported.
+			ev := base
+			ev.Kind, ev.Time, ev.Err = EventMonitorError, time.Now(), fmt.Errorf("busctl monitor in node %s ended: %w", base.Node, err)
+			emit(ev)
+		}
+		if !retry.sleep(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+// running reports whether the container still runs.
+func (m *SystemdMonitor) running(ctx context.Context, id string) (bool, error) {
+	ins, err := m.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if errdefs.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("unit monitor for node %s: inspect: %w", m.target.ShortName, err)
+	}
+	st := ins.Container.State
+	return st != nil && st.Running && !st.Restarting, nil
+}
+
+// waitForBus polls the container's process list until a D-Bus daemon runs.
+func (m *SystemdMonitor) waitForBus(ctx context.Context, id string, b *backoff) error {
+	for {
+		top, err := m.cli.ContainerTop(ctx, id, client.ContainerTopOptions{})
+		if err == nil && hasBusDaemon(top) {
+			return nil
+		}
+		if err != nil {
+			// Top fails for a container that is not running (or gone).
+			running, ierr := m.running(ctx, id)
+			if ierr != nil {
+				return ierr
+			}
+			if !running {
+				return errNodeGone
+			}
+		}
+		if !b.sleep(ctx) {
+			return ctx.Err()
+		}
+	}
+}
+
+func hasBusDaemon(top client.ContainerTopResult) bool {
+	for _, p := range top.Processes {
+		for _, f := range p {
+			if strings.Contains(f, "dbus-daemon") || strings.Contains(f, "dbus-broker") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// follow runs busctl monitor once and reads it to its end. attached
+// reports whether busctl's match went live.
+func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, last map[string]string, emit func(Event)) (bool, error) {
+	ex, err := m.cli.ExecCreate(ctx, id, client.ExecCreateOptions{
+		Cmd:          BusctlMonitorCommand,
+		AttachStdout: true,
+		AttachStderr: true,
+	})
+	if err != nil {
+		return false, fmt.Errorf("exec create: %w", err)
+	}
+	att, err := m.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return false, fmt.Errorf("exec attach: %w", err)
+	}
+	// Closing the connection is the only way to end the exec's stream
+	// when ctx ends; busctl itself then dies of SIGPIPE at its next write.
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
+	defer att.Close()
+
+	// Without a TTY the engine multiplexes stdout and stderr on the one
+	// connection (API 1.41 still labels it raw-stream), so demultiplex.
+	outR, outW := io.Pipe()
+	readyW := &lineWatch{want: busctlReady, onMatch: func() {
+		ev := base
+		ev.Kind, ev.Time = EventMonitorAttached, time.Now()
+		emit(ev)
+	}}
+	go func() {
+		_, err := stdcopy.StdCopy(outW, readyW, att.Reader)
+		outW.CloseWithError(err)
+	}()
+	// stdout and the attach notice come from one goroutine each; unit
+	// events must not be reported before monitor.attached, and busctl
+	// prints its notice before the first message, but through another
+	// stream: wait for it.
+	r := bufio.NewReaderSize(outR, 64*1024)
+	for {
+		line, rerr := r.ReadBytes('\n')
+		if len(line) > 0 {
+			readyW.wait()
+			ev, ok, perr := ParseBusctlLine(line)
+			switch {
+			case perr != nil:
+				m.log.Warn("unparsable busctl line", "node", base.Node, "err", perr)
+			case ok:
+				if !m.allStates && last[ev.Unit] == ev.State {
+					continue
+				}
+				last[ev.Unit] = ev.State
+				out := base
+				out.Kind, out.Unit, out.State, out.Detail, out.Time = ev.Kind, ev.Unit, ev.State, ev.Detail, ev.Time
+				if out.Time.IsZero() {
+					out.Time = time.Now()
+				}
+				emit(out)
+			}
+		}
+		if rerr != nil {
+			outR.CloseWithError(rerr)
+			attached := readyW.seen()
+			ins, ierr := m.cli.ExecInspect(context.WithoutCancel(ctx), ex.ID, client.ExecInspectOptions{})
+			if ierr == nil && !ins.Running {
+				return attached, fmt.Errorf("busctl exited with code %d (stderr: %q): %w", ins.ExitCode, readyW.text(), rerr)
+			}
+			return attached, rerr
+		}
+	}
+}
+
+// lineWatch collects stderr and calls onMatch once when it has seen want.
+type lineWatch struct {
+	want    string
+	onMatch func()
+
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	matched bool
+	gaveUp  bool
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (w *lineWatch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() < 4096 {
+		w.buf.Write(p)
+	}
+	if !w.matched && strings.Contains(w.buf.String(), w.want) {
+		w.matched = true
+		w.onMatch()
+		w.signal()
+	}
+	return len(p), nil
+}
+
+func (w *lineWatch) ch() chan struct{} {
+	w.once.Do(func() { w.done = make(chan struct{}) })
+	return w.done
+}
+
+func (w *lineWatch) signal() { close(w.ch()) }
+
+// wait blocks until the notice was seen, or for a while if it never comes
+// (a busctl that prints no notice still has its output reported). In
+// practice it never blocks: busctl prints the notice before any message,
+// and StdCopy hands frames on in order.
+func (w *lineWatch) wait() {
+	w.mu.Lock()
+	gaveUp := w.gaveUp
+	w.mu.Unlock()
+	if gaveUp {
+		return
+	}
+	select {
+	case <-w.ch():
+	case <-time.After(2 * time.Second):
+		w.mu.Lock()
+		w.gaveUp = true
+		w.mu.Unlock()
+	}
+}
+
+func (w *lineWatch) seen() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.matched
+}
+
+func (w *lineWatch) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.TrimSpace(w.buf.String())
+}

@@ -1,0 +1,466 @@
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// Client is the part of the Docker client a Watcher uses. *client.Client
+// implements it.
+type Client interface {
+	EventSource
+	NodeClient
+}
+
+var _ Client = (*client.Client)(nil)
+
+// Option configures a Watcher.
+type Option func(*Watcher)
+
+// WithLogger sets where the Watcher and its monitors log (reconnects,
+// retries, dropped events). The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(w *Watcher) { w.log = l }
+}
+
+// WithBuffer sets the buffer of each subscriber channel (default 256).
+// A subscriber whose buffer is full misses events; see Subscribe.
+func WithBuffer(n int) Option {
+	return func(w *Watcher) { w.buffer = max(n, 1) }
+}
+
+// WithTimelineSize sets how many of the latest events Timeline keeps
+// (default 4096).
+func WithTimelineSize(n int) Option {
+	return func(w *Watcher) { w.timelineSize = max(n, 1) }
+}
+
+// WithImages makes the Watcher report image events whose reference starts
+// with prefix (see WithImageRefPrefix).
+func WithImages(prefix string) Option {
+	return func(w *Watcher) { w.dockerOpts = append(w.dockerOpts, WithImageRefPrefix(prefix)) }
+}
+
+// WithDockerOptions passes options to the Watcher's DockerMonitor.
+func WithDockerOptions(opts ...DockerOption) Option {
+	return func(w *Watcher) { w.dockerOpts = append(w.dockerOpts, opts...) }
+}
+
+// WithSystemdOptions passes options to every SystemdMonitor the Watcher
+// starts.
+func WithSystemdOptions(opts ...SystemdOption) Option {
+	return func(w *Watcher) { w.systemdOpts = append(w.systemdOpts, opts...) }
+}
+
+// Watcher watches one sandbox: the engine's events for its containers and
+// the unit state changes inside its nodes. It broadcasts every event to its
+// subscribers and keeps a bounded timeline of them for failure artifacts.
+//
+// When a node container starts (io.drydock.role=node) that has no unit
+// monitor, because an updater recreated it under a new id or it was
+// restarted, the Watcher attaches one by itself.
+type Watcher struct {
+	cli          Client
+	sandbox      string
+	log          *slog.Logger
+	buffer       int
+	timelineSize int
+	dockerOpts   []DockerOption
+	systemdOpts  []SystemdOption
+
+	mu       sync.Mutex
+	ctx      context.Context // from Start: bounds every monitor
+	started  bool
+	stopped  bool // Wait has closed the subscribers
+	subs     map[<-chan Event]*subscriber
+	timeline ring
+	dropped  int                   // total over all subscribers, ever
+	units    map[string]*unitWatch // live unit monitors by container id
+
+	wg sync.WaitGroup
+}
+
+type subscriber struct {
+	ch      chan Event
+	dropped int // events this subscriber missed
+	pending int // missed and not yet told
+}
+
+type unitWatch struct {
+	again bool // the container started again while the monitor was ending
+}
+
+// NewWatcher returns a Watcher for the sandbox with the given id. Nothing
+// runs until Start.
+func NewWatcher(cli Client, sandboxID string, opts ...Option) *Watcher {
+	w := &Watcher{
+		cli:          cli,
+		sandbox:      sandboxID,
+		log:          slog.New(slog.DiscardHandler),
+		buffer:       256,
+		timelineSize: 4096,
+		subs:         map[<-chan Event]*subscriber{},
+		units:        map[string]*unitWatch{},
+	}
+	for _, o := range opts {
+		o(w)
+	}
+	w.timeline = ring{buf: make([]Event, 0, min(w.timelineSize, 1024)), max: w.timelineSize}
+	w.dockerOpts = append([]DockerOption{WithDockerLogger(w.log)}, w.dockerOpts...)
+	w.systemdOpts = append([]SystemdOption{WithSystemdLogger(w.log)}, w.systemdOpts...)
+	return w
+}
+
+// Start begins watching: it connects to the engine's event stream first,
+// so that nothing the nodes do afterwards is missed, then starts a unit
+// monitor for each node. Cancel ctx to stop every monitor, then call Wait.
+func (w *Watcher) Start(ctx context.Context, nodes []NodeTarget) error {
+	w.mu.Lock()
+	if w.started {
+		w.mu.Unlock()
+		return errors.New("watcher already started")
+	}
+	w.started = true
+	w.ctx = ctx
+	w.mu.Unlock()
+
+	dm := NewDockerMonitor(w.cli, w.sandbox, w.dockerOpts...)
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		_ = dm.Run(ctx, w.fromDocker)
+	}()
+	select {
+	case <-dm.Connected():
+	case <-ctx.Done():
+		return fmt.Errorf("watcher for sandbox %s: connect to the engine's event stream: %w", w.sandbox, ctx.Err())
+	}
+	return w.AddNodes(ctx, nodes)
+}
+
+// AddNodes starts a unit monitor for each node not monitored yet. ctx
+// bounds only the look-up of the containers; the monitors run until the
+// context given to Start ends. A node container that is not running yet
+// gets its monitor when it starts.
+func (w *Watcher) AddNodes(ctx context.Context, nodes []NodeTarget) error {
+	var errs []error
+	for _, n := range nodes {
+		ins, err := w.cli.ContainerInspect(ctx, n.Container, client.ContainerInspectOptions{})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n.ShortName, err))
+			continue
+		}
+		if st := ins.Container.State; st == nil || !st.Running {
+			continue // its container.start event attaches the monitor
+		}
+		w.attach(NodeTarget{ShortName: n.ShortName, Container: ins.Container.ID})
+	}
+	return errors.Join(errs...)
+}
+
+// fromDocker handles an event of the engine's stream: a node container
+// that starts gets a unit monitor, then the event is broadcast.
+func (w *Watcher) fromDocker(ev Event) {
+	if ev.Kind == EventContainerStart && ev.Role == labels.RoleNode {
+		w.attach(NodeTarget{ShortName: ev.Node, Container: ev.ContainerID})
+	}
+	w.emit(ev)
+}
+
+// attach starts a unit monitor for the container with id target.Container
+// unless one runs already.
+func (w *Watcher) attach(target NodeTarget) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == nil || w.ctx.Err() != nil || w.stopped {
+		return
+	}
+	id := target.Container
+	if u, ok := w.units[id]; ok {
+		// The running monitor may be about to give up on a container that
+		// stopped; make it look again.
+		u.again = true
+		return
+	}
+	u := &unitWatch{}
+	w.units[id] = u
+	ctx := w.ctx
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		for {
+			sm := NewSystemdMonitor(w.cli, target, w.systemdOpts...)
+			err := sm.Run(ctx, w.emit)
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("unit monitor failed", "node", target.ShortName, "container", id, "err", err)
+				w.emit(Event{Kind: EventMonitorError, Sandbox: w.sandbox, Node: target.ShortName,
+					ContainerID: id, Time: time.Now(), Err: err})
+			}
+			w.mu.Lock()
+			if u.again && ctx.Err() == nil {
+				u.again = false
+				w.mu.Unlock()
+				continue
+			}
+			delete(w.units, id)
+			w.mu.Unlock()
+			return
+		}
+	}()
+}
+
+// Publish broadcasts an event of the caller's own (a scan finished, a step
+// of a scenario) to every subscriber and the timeline. A zero Time becomes
+// now and an empty Sandbox the Watcher's.
+func (w *Watcher) Publish(ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if ev.Sandbox == "" {
+		ev.Sandbox = w.sandbox
+	}
+	w.emit(ev)
+}
+
+// emit records ev in the timeline and offers it to every subscriber,
+// without ever blocking: a subscriber whose buffer is full misses it, and
+// that is counted and told (see Subscribe).
+func (w *Watcher) emit(ev Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	w.timeline.add(ev)
+	for _, s := range w.subs {
+		w.deliver(s, ev)
+	}
+}
+
+// deliver offers ev to s; w.mu is held.
+func (w *Watcher) deliver(s *subscriber, ev Event) {
+	if s.pending > 0 {
+		notice := Event{
+			Kind: EventMonitorError, Sandbox: w.sandbox, Time: time.Now(),
+			Detail: fmt.Sprintf("this subscriber missed %d events (%d in all)", s.pending, s.dropped),
+			Err:    ErrDropped,
+		}
+		select {
+		case s.ch <- notice:
+			s.pending = 0
+		default:
+		}
+	}
+	select {
+	case s.ch <- ev:
+	default:
+		if s.pending == 0 {
+			w.log.Warn("subscriber buffer full; dropping events", "sandbox", w.sandbox, "buffer", cap(s.ch), "event", ev.String())
+		}
+		s.dropped++
+		s.pending++
+		w.dropped++
+	}
+}
+
+// Subscribe returns a channel that receives every event from now on. It
+// never blocks the Watcher: when the channel's buffer is full the event is
+// dropped for this subscriber only, counted (Dropped), logged, and the
+// subscriber receives a monitor.error event with Err ErrDropped as soon as
+// it has room. The channel is closed by Unsubscribe or Wait.
+func (w *Watcher) Subscribe() <-chan Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.subscribeLocked(w.buffer)
+}
+
+func (w *Watcher) subscribeLocked(buffer int) <-chan Event {
+	s := &subscriber{ch: make(chan Event, buffer)}
+	if w.stopped {
+		close(s.ch)
+		return s.ch
+	}
+	w.subs[s.ch] = s
+	return s.ch
+}
+
+// Unsubscribe removes a subscription and closes its channel. It is safe
+// to call more than once, and after Wait.
+func (w *Watcher) Unsubscribe(ch <-chan Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.subs[ch]; ok {
+		delete(w.subs, ch)
+		close(s.ch)
+	}
+}
+
+// Dropped returns how many events the subscription missed because its
+// buffer was full (0 for an unknown or closed subscription).
+func (w *Watcher) Dropped(ch <-chan Event) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s, ok := w.subs[ch]; ok {
+		return s.dropped
+	}
+	return 0
+}
+
+// DroppedTotal returns how many events were dropped over all
+// subscriptions, past and present.
+func (w *Watcher) DroppedTotal() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.dropped
+}
+
+// Timeline returns the latest events seen (at most the timeline size),
+// oldest first: what a failed test writes out as an artifact.
+func (w *Watcher) Timeline() []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.timeline.slice()
+}
+
+// Wait blocks until every monitor has ended (cancel the context given to
+// Start first), then closes every subscription. Unsubscribe after Wait is
+// harmless.
+func (w *Watcher) Wait() {
+	w.wg.Wait()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped = true
+	for ch, s := range w.subs {
+		delete(w.subs, ch)
+		close(s.ch)
+	}
+}
+
+// WaitOption configures WaitFor.
+type WaitOption func(*waitConfig)
+
+type waitConfig struct {
+	past   bool
+	recent int
+}
+
+// IncludePast makes WaitFor also match events already in the timeline
+// (the oldest match wins), for a caller that may have come late.
+func IncludePast() WaitOption { return func(c *waitConfig) { c.past = true } }
+
+// WithRecent sets how many of the events seen instead WaitFor's error
+// lists (default 20).
+func WithRecent(n int) WaitOption { return func(c *waitConfig) { c.recent = max(n, 0) } }
+
+// WaitError is returned by WaitFor when no event matched in time.
+type WaitError struct {
+	Err    error   // why it stopped: the context's error, or ErrStopped
+	Seen   []Event // the last events seen instead, oldest first
+	Missed int     // events missed for a full buffer while waiting
+}
+
+func (e *WaitError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "no matching event: %v", e.Err)
+	if len(e.Seen) == 0 {
+		b.WriteString("; no events seen while waiting")
+	} else {
+		fmt.Fprintf(&b, "; the last %d events seen instead:", len(e.Seen))
+		for _, ev := range e.Seen {
+			b.WriteString("\n\t")
+			b.WriteString(ev.String())
+		}
+	}
+	if e.Missed > 0 {
+		fmt.Fprintf(&b, "\n\t(%d events missed for a full buffer)", e.Missed)
+	}
+	return b.String()
+}
+
+func (e *WaitError) Unwrap() error { return e.Err }
+
+// ErrStopped is the cause of a WaitFor that ended because the Watcher
+// stopped.
+var ErrStopped = errors.New("watcher stopped")
+
+// WaitFor returns the first event from now on for which match is true.
+// The subscription is in place before WaitFor looks, so an event that
+// arrives at any moment after the call is seen; with IncludePast, events
+// already in the timeline count too. When ctx ends first it returns a
+// *WaitError listing the last events seen instead.
+func (w *Watcher) WaitFor(ctx context.Context, match func(Event) bool, opts ...WaitOption) (Event, error) {
+	cfg := waitConfig{recent: 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	w.mu.Lock()
+	// Subscribing and reading the timeline under one lock hold splits the
+	// events exactly: each is either in the snapshot or in the channel.
+	ch := w.subscribeLocked(max(w.buffer, 1024))
+	if cfg.past {
+		for _, ev := range w.timeline.slice() {
+			if match(ev) {
+				w.mu.Unlock()
+				w.Unsubscribe(ch)
+				return ev, nil
+			}
+		}
+	}
+	w.mu.Unlock()
+	defer w.Unsubscribe(ch)
+
+	recent := ring{max: max(cfg.recent, 1)}
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return Event{}, &WaitError{Err: ErrStopped, Seen: recent.lastN(cfg.recent)}
+			}
+			if match(ev) {
+				return ev, nil
+			}
+			recent.add(ev)
+		case <-ctx.Done():
+			return Event{}, &WaitError{Err: ctx.Err(), Seen: recent.lastN(cfg.recent), Missed: w.Dropped(ch)}
+		}
+	}
+}
+
+// ring is a bounded list of the latest events.
+type ring struct {
+	buf  []Event
+	max  int
+	next int // index of the oldest once full
+}
+
+func (r *ring) add(ev Event) {
+	if len(r.buf) < r.max {
+		r.buf = append(r.buf, ev)
+		return
+	}
+	r.buf[r.next] = ev
+	r.next = (r.next + 1) % r.max
+}
+
+func (r *ring) slice() []Event {
+	out := make([]Event, 0, len(r.buf))
+	out = append(out, r.buf[r.next:]...)
+	return append(out, r.buf[:r.next]...)
+}
+
+func (r *ring) lastN(n int) []Event {
+	s := r.slice()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}

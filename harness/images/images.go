@@ -1,0 +1,266 @@
+// Package images builds every image drydock runs, on this machine, with no
+// registry: static Go binaries in FROM-scratch images, and a systemd node
+// image from a debootstrap root filesystem. Images are assembled with
+// go-containerregistry (no `docker build`, no Dockerfile, no pull), kept as
+// OCI layouts in a cache directory, and loaded into the engine as
+// drydock/<name>:<tag>, where the tag is a hash of the image's inputs: a
+// second Ensure with nothing changed builds nothing and takes milliseconds.
+package images
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/moby/moby/client"
+)
+
+// Image names.
+const (
+	Registry   = "registry"
+	Watchtower = "watchtower"
+	RefUpdater = "refupdater"
+	App        = "app"
+	Node       = "node"
+)
+
+// Names lists every image in the order Ensure builds them (node last: it
+// carries the app binary).
+func Names() []string { return []string{Registry, Watchtower, RefUpdater, App, Node} }
+
+// Labels on every image drydock builds.
+const (
+	// LabelImage is the image's name (one of Names).
+	LabelImage = "io.drydock.image"
+	// LabelInputs is the full hash of the image's inputs; its first
+	// characters are the tag. Ensure trusts an engine image only if this
+	// label matches, so a foreign image that happens to carry the tag is
+	// rebuilt, not used.
+	LabelInputs = "io.drydock.inputs"
+	// LabelAppVersion and LabelAppBehaviour say which app configuration an
+	// app or node image carries (set by the build and by WithConfig), so a
+	// scenario can read a container's version from its image.
+	LabelAppVersion   = "io.drydock.app.version"
+	LabelAppBehaviour = "io.drydock.app.behaviour"
+)
+
+// modulePath is the module whose root holds the sources of the images.
+const modulePath = "github.com/drydock-dev/drydock"
+
+// Repository is the engine repository of drydock's images.
+const Repository = "drydock"
+
+// Built is one image that Ensure made sure of.
+type Built struct {
+	Name   string // one of Names
+	Tag    string // hash of the inputs
+	Ref    string // engine reference: drydock/<name>:<tag>
+	Layout string // OCI layout directory on disk holding the image
+}
+
+// Image reads the image from its OCI layout, for pushing to a registry or
+// for making a new version of it (WithConfig).
+func (b Built) Image() (v1.Image, error) {
+	idx, err := layout.ImageIndexFromPath(b.Layout)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: read layout %s: %w", b.Name, b.Layout, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("image %s: read layout index: %w", b.Name, err)
+	}
+	if len(im.Manifests) != 1 {
+		return nil, fmt.Errorf("image %s: layout %s holds %d manifests, want 1", b.Name, b.Layout, len(im.Manifests))
+	}
+	img, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", b.Name, err)
+	}
+	return img, nil
+}
+
+// Set is the result of Ensure.
+type Set struct {
+	built   map[string]Built
+	skipped map[string]string // name -> why it was not built
+}
+
+// Get returns the image called name.
+func (s *Set) Get(name string) (Built, error) {
+	if b, ok := s.built[name]; ok {
+		return b, nil
+	}
+	if why, ok := s.skipped[name]; ok {
+		return Built{}, fmt.Errorf("image %q was not built: %s", name, why)
+	}
+	if !slices.Contains(Names(), name) {
+		return Built{}, fmt.Errorf("no image called %q (images are %s)", name, strings.Join(Names(), ", "))
+	}
+	return Built{}, fmt.Errorf("image %q was not asked for (see images.Only)", name)
+}
+
+// All returns the images of the set, in build order.
+func (s *Set) All() []Built {
+	var out []Built
+	for _, n := range Names() {
+		if b, ok := s.built[n]; ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// Option changes how Ensure works.
+type Option func(*options)
+
+type options struct {
+	progress  io.Writer
+	cacheDir  string
+	only      []string
+	sourceDir string
+	mirror    string
+}
+
+// WithProgress makes Ensure write one line per step ("building node image:
+// debootstrap ...") to w. By default it is silent.
+func WithProgress(w io.Writer) Option { return func(o *options) { o.progress = w } }
+
+// WithCacheDir sets the directory holding layouts, locks and the node's root
+// filesystem. Default: $DRYDOCK_CACHE, else os.UserCacheDir()/drydock.
+func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
+
+// Only restricts Ensure to the named images (and what they need: node needs
+// app).
+func Only(names ...string) Option { return func(o *options) { o.only = append(o.only, names...) } }
+
+// WithSourceDir sets the root of the drydock module (the directory of its
+// go.mod). Default: found by walking up from the working directory.
+func WithSourceDir(dir string) Option { return func(o *options) { o.sourceDir = dir } }
+
+// WithDebianMirror sets the Debian mirror debootstrap uses. Default: the
+// mirror apt uses for the suite (from /etc/apt/sources.list and
+// sources.list.d), else http://deb.debian.org/debian.
+func WithDebianMirror(url string) Option { return func(o *options) { o.mirror = url } }
+
+// Ensure makes sure every image (or those named with Only) exists in the
+// engine and as an OCI layout in the cache, building what is missing.
+// Builds of one image are serialised across goroutines and processes by a
+// lock file per image, and land in the cache by an atomic rename, so
+// concurrent callers neither corrupt nor duplicate work.
+func Ensure(ctx context.Context, cli *client.Client, opts ...Option) (*Set, error) {
+	o := options{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	want, err := wanted(o.only)
+	if err != nil {
+		return nil, err
+	}
+	b, err := newBuilder(ctx, cli, o)
+	if err != nil {
+		return nil, err
+	}
+	set := &Set{built: map[string]Built{}, skipped: map[string]string{}}
+	for _, name := range Names() {
+		if !want[name] {
+			continue
+		}
+		start := time.Now()
+		built, err := b.ensure(ctx, name)
+		if errors.Is(err, errNoSource) {
+			set.skipped[name] = err.Error()
+			b.progressf("%s image: skipped: %v", name, err)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ensure %s image: %w", name, err)
+		}
+		b.progressf("%s image: %s ready (%s)", name, built.Ref, time.Since(start).Round(time.Millisecond))
+		set.built[name] = built
+	}
+	return set, nil
+}
+
+// wanted returns the set of images to ensure.
+func wanted(only []string) (map[string]bool, error) {
+	want := map[string]bool{}
+	if len(only) == 0 {
+		for _, n := range Names() {
+			want[n] = true
+		}
+		return want, nil
+	}
+	for _, n := range only {
+		if !slices.Contains(Names(), n) {
+			return nil, fmt.Errorf("no image called %q (images are %s)", n, strings.Join(Names(), ", "))
+		}
+		want[n] = true
+	}
+	if want[Node] {
+		want[App] = true // the node image carries the app binary
+	}
+	return want, nil
+}
+
+// defaultCacheDir is $DRYDOCK_CACHE, else the user's cache dir + drydock.
+func defaultCacheDir() (string, error) {
+	if d := os.Getenv("DRYDOCK_CACHE"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache directory (set DRYDOCK_CACHE): %w", err)
+	}
+	return filepath.Join(d, "drydock"), nil
+}
+
+// FindModuleRoot walks up from dir to the directory whose go.mod declares
+// the drydock module (skipping nested modules such as fixtures/watchtower).
+func FindModuleRoot(dir string) (string, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if mp, err := readModulePath(filepath.Join(d, "go.mod")); err == nil && mp == modulePath {
+			return d, nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("no go.mod of module %s in %s or above (run inside the drydock repository or use images.WithSourceDir)", modulePath, dir)
+		}
+	}
+}
+
+// readModulePath returns the module path a go.mod declares.
+func readModulePath(gomod string) (string, error) {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "module" {
+			return strings.Trim(f[1], `"`), nil
+		}
+	}
+	return "", fmt.Errorf("%s: no module line", gomod)
+}
+
+// sortedKeys returns m's keys, sorted.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

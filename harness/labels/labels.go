@@ -66,7 +66,10 @@ const (
 	RoleNode     = "node"
 	RoleApp      = "app"
 	RoleNetwork  = "network"
-	RoleProbe    = "probe"
+	// RoleNetNS is the container that owns a sandbox's network namespace
+	// and published ports; the registry and the updater join it.
+	RoleNetNS = "netns"
+	RoleProbe = "probe"
 )
 
 // Owner kinds.

@@ -1,0 +1,420 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/wait"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/labels"
+	"github.com/drydock-dev/drydock/harness/nodeflags"
+)
+
+// AppUnit is the systemd unit that runs the app inside a node.
+const AppUnit = "drydock-app.service"
+
+// NodeSpec describes one node of a cluster.
+type NodeSpec struct {
+	// Name is the node's short name: "controller", "worker-0".
+	Name string
+	// Labels are added to the node's container (updater filters such as
+	// com.centurylinklabs.watchtower.enable go here).
+	Labels map[string]string
+}
+
+// ClusterSpec describes a cluster to start.
+type ClusterSpec struct {
+	// Name of the cluster; "c1" if empty.
+	Name string
+	// Nodes to start. If empty, Workers workers and one controller.
+	Nodes []NodeSpec
+	// Workers is used when Nodes is empty.
+	Workers int
+	// Repo and Tag name the node image in the sandbox's registry; "node"
+	// and "stable" if empty. If the sandbox has not published it yet,
+	// StartCluster publishes version "v1", healthy.
+	Repo, Tag string
+	// AllowDegraded accepts a node whose systemd is `degraded` as ready.
+	AllowDegraded bool
+	// ReadyTimeout bounds the wait for every node; 90 s if zero.
+	ReadyTimeout time.Duration
+}
+
+// Cluster is a set of systemd nodes in a sandbox.
+type Cluster struct {
+	sb    *Sandbox
+	name  string
+	image string
+	nodes []*Node
+}
+
+// Node is one node of a cluster. The updater may replace its container;
+// a Node always acts on the current one, found by its labels.
+type Node struct {
+	c    *Cluster
+	name string
+}
+
+// Name is the cluster's name.
+func (c *Cluster) Name() string { return c.name }
+
+// Image is the reference the nodes were started from.
+func (c *Cluster) Image() string { return c.image }
+
+// Nodes returns the cluster's nodes, in spec order.
+func (c *Cluster) Nodes() []*Node { return c.nodes }
+
+// Node returns the node with the given short name, or nil.
+func (c *Cluster) Node(name string) *Node {
+	for _, n := range c.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// Name is the node's short name.
+func (n *Node) Name() string { return n.name }
+
+// ContainerName is the node's container name; it stays the same when an
+// updater recreates the container.
+func (n *Node) ContainerName() string { return n.c.sb.id + "-" + n.c.name + "-" + n.name }
+
+func (spec ClusterSpec) withDefaults() ClusterSpec {
+	if spec.Name == "" {
+		spec.Name = "c1"
+	}
+	if len(spec.Nodes) == 0 {
+		spec.Nodes = append(spec.Nodes, NodeSpec{Name: "controller"})
+		for i := range spec.Workers {
+			spec.Nodes = append(spec.Nodes, NodeSpec{Name: fmt.Sprintf("worker-%d", i)})
+		}
+	}
+	if spec.Repo == "" {
+		spec.Repo = "node"
+	}
+	if spec.Tag == "" {
+		spec.Tag = "stable"
+	}
+	if spec.ReadyTimeout == 0 {
+		spec.ReadyTimeout = 90 * time.Second
+	}
+	return spec
+}
+
+func (spec ClusterSpec) validate() error {
+	seen := map[string]bool{}
+	for _, n := range spec.Nodes {
+		if err := validID(n.Name); err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		if seen[n.Name] {
+			return fmt.Errorf("node name %q given twice", n.Name)
+		}
+		seen[n.Name] = true
+	}
+	return validID(spec.Name)
+}
+
+// StartCluster starts the spec's nodes concurrently, each running systemd
+// as PID 1 from the node image in the sandbox's registry (so that an
+// updater can later replace them), and waits until every node's systemd
+// is `running` (or `degraded`, if allowed). On any failure it removes the
+// nodes it made and says which node failed and why, with its journal tail.
+func (sb *Sandbox) StartCluster(ctx context.Context, spec ClusterSpec) (_ *Cluster, err error) {
+	spec = spec.withDefaults()
+	if err := spec.validate(); err != nil {
+		return nil, fmt.Errorf("cluster spec: %w", err)
+	}
+	c := &Cluster{sb: sb, name: spec.Name, image: sb.Ref(spec.Repo, spec.Tag)}
+	for _, ns := range spec.Nodes {
+		c.nodes = append(c.nodes, &Node{c: c, name: ns.Name})
+	}
+	if err := sb.ensurePublished(ctx, spec.Repo, spec.Tag); err != nil {
+		return nil, err
+	}
+	// Pull once before the nodes start, rather than once per node.
+	if err := sb.Pull(ctx, c.image); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			for _, n := range c.nodes {
+				_ = n.remove(cctx)
+			}
+		}
+	}()
+	rctx, cancel := context.WithTimeout(ctx, spec.ReadyTimeout)
+	defer cancel()
+	g, gctx := errgroup.WithContext(rctx)
+	for i, n := range c.nodes {
+		g.Go(func() error {
+			if err := n.start(gctx, spec.Nodes[i], spec.AllowDegraded); err != nil {
+				return fmt.Errorf("node %s: %w", n.name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("start cluster %s in sandbox %s: %w", c.name, sb.id, err)
+	}
+	sb.mu.Lock()
+	sb.clusters = append(sb.clusters, c)
+	sb.mu.Unlock()
+	sb.logf("cluster %s: %d nodes ready", c.name, len(c.nodes))
+	return c, nil
+}
+
+// ensurePublished publishes repo:tag as version v1, healthy, unless the
+// registry has it already.
+func (sb *Sandbox) ensurePublished(ctx context.Context, repo, tag string) error {
+	sb.mu.Lock()
+	if sb.published == nil {
+		sb.published = map[string]bool{}
+	}
+	done := sb.published[repo+":"+tag]
+	sb.mu.Unlock()
+	if done {
+		return nil
+	}
+	if _, err := sb.Publish(ctx, repo, tag, appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy}); err != nil {
+		return err
+	}
+	sb.mu.Lock()
+	sb.published[repo+":"+tag] = true
+	sb.mu.Unlock()
+	return nil
+}
+
+// systemdReady matches systemd's console line once the default target is
+// reached (colour codes sit between the words, hence the wildcard).
+const systemdReady = `Reached target .*Multi-User System`
+
+func (n *Node) start(ctx context.Context, spec NodeSpec, allowDegraded bool) error {
+	sb := n.c.sb
+	l := sb.Labels(labels.RoleNode, map[string]string{
+		labels.Cluster: n.c.name,
+		labels.Node:    n.name,
+		// The updater is scoped to the sandbox: see ScopeLabel.
+		ScopeLabel: sb.id,
+	})
+	maps.Copy(l, spec.Labels)
+	ctr, err := testcontainers.Run(ctx, n.c.image,
+		testcontainers.WithName(n.ContainerName()),
+		testcontainers.WithLabels(l),
+		testcontainers.WithConfigModifier(func(cfg *container.Config) {
+			cfg.Hostname = n.name
+			// A TTY makes systemd write its progress to the container's
+			// log (without one it has no console), which is how readiness
+			// is seen without exec'ing into a half-booted node.
+			cfg.Tty = true
+			cfg.StopSignal = nodeflags.StopSignal
+		}),
+		testcontainers.WithHostConfigModifier(nodeflags.Apply),
+		// On the sandbox network, reachable by its short name.
+		testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
+			req.Networks = []string{sb.network}
+			req.NetworkAliases = map[string][]string{sb.network: {n.name}}
+			return nil
+		}),
+		testcontainers.WithWaitStrategy(wait.ForLog(systemdReady).AsRegexp().
+			WithPollInterval(100*time.Millisecond).WithStartupTimeout(time.Until(deadline(ctx)))),
+	)
+	if err != nil {
+		detail := ""
+		if ctr != nil {
+			detail = n.tail(context.WithoutCancel(ctx))
+		}
+		return fmt.Errorf("systemd did not reach multi-user.target: %w%s", err, detail)
+	}
+	// Now that systemd owns its cgroups, exec is safe (kind issue 2409).
+	res, err := engine.Exec(ctx, sb.cli, ctr.GetContainerID(), "systemctl", "is-system-running", "--wait")
+	if err != nil {
+		return fmt.Errorf("ask systemd for its state: %w", err)
+	}
+	state := strings.TrimSpace(res.Stdout)
+	switch {
+	case state == "running":
+		return nil
+	case state == "degraded" && allowDegraded:
+		return nil
+	default:
+		return fmt.Errorf("systemd is %q, want running%s", state, n.tail(context.WithoutCancel(ctx)))
+	}
+}
+
+func deadline(ctx context.Context) time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return d
+	}
+	return time.Now().Add(90 * time.Second)
+}
+
+// tail returns failed units and the journal's last lines, for an error.
+func (n *Node) tail(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var b strings.Builder
+	if res, err := n.Exec(ctx, "systemctl", "--failed", "--no-legend", "--plain"); err == nil && strings.TrimSpace(res.Stdout) != "" {
+		fmt.Fprintf(&b, "\nfailed units:\n%s", res.Stdout)
+	}
+	if j, err := n.Journal(ctx, 30); err == nil {
+		fmt.Fprintf(&b, "\njournal tail:\n%s", j)
+	} else if logs, err := n.consoleLog(ctx); err == nil {
+		fmt.Fprintf(&b, "\nconsole tail:\n%s", logs)
+	}
+	return b.String()
+}
+
+// ContainerID returns the id of the node's current container.
+func (n *Node) ContainerID(ctx context.Context) (string, error) {
+	insp, err := n.c.sb.cli.ContainerInspect(ctx, n.ContainerName(), client.ContainerInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("node %s: %w", n.name, err)
+	}
+	return insp.Container.ID, nil
+}
+
+// Inspect returns the engine's view of the node's current container.
+func (n *Node) Inspect(ctx context.Context) (container.InspectResponse, error) {
+	insp, err := n.c.sb.cli.ContainerInspect(ctx, n.ContainerName(), client.ContainerInspectOptions{})
+	if err != nil {
+		return container.InspectResponse{}, fmt.Errorf("node %s: %w", n.name, err)
+	}
+	return insp.Container, nil
+}
+
+// Exec runs cmd in the node.
+func (n *Node) Exec(ctx context.Context, cmd ...string) (engine.ExecResult, error) {
+	return engine.Exec(ctx, n.c.sb.cli, n.ContainerName(), cmd...)
+}
+
+// Journal returns the last lines of the node's journal.
+func (n *Node) Journal(ctx context.Context, lines int) (string, error) {
+	args := []string{"journalctl", "--no-pager", "-o", "short-iso"}
+	if lines > 0 {
+		args = append(args, "-n", fmt.Sprint(lines))
+	}
+	res, err := n.Exec(ctx, args...)
+	if err != nil {
+		return "", err
+	}
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("journalctl exited %d: %s", res.ExitCode, res.Stderr)
+	}
+	return res.Stdout, nil
+}
+
+func (n *Node) consoleLog(ctx context.Context) (string, error) {
+	rc, err := n.c.sb.cli.ContainerLogs(ctx, n.ContainerName(), client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Tail: "30"})
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		k, err := rc.Read(buf)
+		b.Write(buf[:k])
+		if err != nil {
+			break
+		}
+	}
+	return b.String(), nil
+}
+
+// UnitActive reports a unit's ActiveState in the node ("active", "failed", ...).
+func (n *Node) UnitActive(ctx context.Context, unit string) (string, error) {
+	res, err := n.Exec(ctx, "systemctl", "is-active", unit)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(res.Stdout), nil
+}
+
+// SystemState is systemd's overall state in the node ("running", "degraded", ...).
+func (n *Node) SystemState(ctx context.Context) (string, error) {
+	res, err := n.Exec(ctx, "systemctl", "is-system-running")
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(res.Stdout), nil
+}
+
+// Stop stops the node cleanly (systemd's halt).
+func (n *Node) Stop(ctx context.Context) error {
+	_, err := n.c.sb.cli.ContainerStop(ctx, n.ContainerName(), client.ContainerStopOptions{})
+	if err != nil {
+		return fmt.Errorf("stop node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Kill sends signal (default SIGKILL) to the node's PID 1.
+func (n *Node) Kill(ctx context.Context, signal string) error {
+	if signal == "" {
+		signal = "SIGKILL"
+	}
+	if _, err := n.c.sb.cli.ContainerKill(ctx, n.ContainerName(), client.ContainerKillOptions{Signal: signal}); err != nil {
+		return fmt.Errorf("kill node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Pause freezes the node.
+func (n *Node) Pause(ctx context.Context) error {
+	if _, err := n.c.sb.cli.ContainerPause(ctx, n.ContainerName(), client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pause node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Unpause thaws the node.
+func (n *Node) Unpause(ctx context.Context) error {
+	if _, err := n.c.sb.cli.ContainerUnpause(ctx, n.ContainerName(), client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("unpause node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+func (n *Node) remove(ctx context.Context) error {
+	_, err := n.c.sb.cli.ContainerRemove(ctx, n.ContainerName(), client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("remove node %s: %w", n.name, err)
+	}
+	return nil
+}
+
+// Journals returns every node's whole journal, by node name, for failure
+// artifacts. A node whose journal cannot be read gets the error instead.
+func (c *Cluster) Journals(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Go(func() {
+			j, err := n.Journal(ctx, 0)
+			if err != nil {
+				j = "journal unavailable: " + err.Error()
+			}
+			mu.Lock()
+			out[n.name] = j
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}

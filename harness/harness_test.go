@@ -1,0 +1,195 @@
+package harness_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/images"
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// shared holds what every test here reuses: one engine client and one
+// ensured image set (ensuring is cheap once cached, but not free).
+type shared struct {
+	once sync.Once
+	cli  *client.Client
+	set  *images.Set
+	err  error
+}
+
+func (s *shared) get(t testing.TB) (*client.Client, *images.Set) {
+	t.Helper()
+	s.once.Do(func() {
+		ctx := context.Background()
+		if s.cli, s.err = engine.Connect(ctx); s.err != nil {
+			return
+		}
+		s.set, s.err = images.Ensure(ctx, s.cli)
+	})
+	require.NoError(t, s.err)
+	return s.cli, s.set
+}
+
+var env shared
+
+func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
+	t.Helper()
+	cli, set := env.get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithTest(t), harness.WithClient(cli), harness.WithImages(set)}, opts...)...)
+	require.NoError(t, err)
+	return sb
+}
+
+func TestClusterOfThreeBecomesReady(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2})
+	require.NoError(t, err)
+	require.Len(t, c.Nodes(), 3)
+	for _, n := range c.Nodes() {
+		state, err := n.SystemState(ctx)
+		require.NoError(t, err)
+		require.Equal(t, "running", state, "node %s", n.Name())
+		active, err := n.UnitActive(ctx, harness.AppUnit)
+		require.NoError(t, err)
+		require.Equal(t, "active", active, "node %s", n.Name())
+		insp, err := n.Inspect(ctx)
+		require.NoError(t, err)
+		require.Equal(t, sb.ID(), insp.Config.Labels[labels.Sandbox])
+		require.Equal(t, n.Name(), insp.Config.Labels[labels.Node])
+		require.Equal(t, sb.ID(), insp.Config.Labels[harness.ScopeLabel])
+		require.Equal(t, c.Image(), insp.Config.Image)
+	}
+}
+
+func TestCloseLeavesNothing(t *testing.T) {
+	t.Parallel()
+	cli, set := env.get(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
+	require.NoError(t, err)
+	_, err = sb.StartCluster(ctx, harness.ClusterSpec{Nodes: []harness.NodeSpec{{Name: "solo"}}})
+	require.NoError(t, err)
+	require.NoError(t, sb.Close(ctx))
+	requireGone(t, cli, sb.ID())
+}
+
+func TestPublishedDigestIsWhatTheEnginePulls(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v1, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
+	require.NoError(t, err)
+	v2, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Unhealthy})
+	require.NoError(t, err)
+	require.NotEqual(t, v1.Digest, v2.Digest)
+	require.NoError(t, sb.Pull(ctx, v2.Ref))
+	insp, err := sb.Client().ImageInspect(ctx, v2.Ref)
+	require.NoError(t, err)
+	require.Contains(t, insp.RepoDigests, strings.Split(v2.Ref, ":stable")[0]+"@"+v2.Digest)
+	_, err = sb.Publish(ctx, "registry", "x", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
+	require.ErrorContains(t, err, "want app or node")
+}
+
+// TestPruneRemovesWhatACrashLeft runs a child process that creates a
+// sandbox and panics, then checks that Prune removes all of it.
+func TestPruneRemovesWhatACrashLeft(t *testing.T) {
+	if os.Getenv("DRYDOCK_TEST_PANIC_CHILD") == "1" {
+		sb := newSandbox(t)
+		os.Stdout.WriteString("SANDBOX=" + sb.ID() + "\n")
+		panic("a test that panics after creating a sandbox")
+	}
+	t.Parallel()
+	cli, _ := env.get(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPruneRemovesWhatACrashLeft$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "DRYDOCK_TEST_PANIC_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "the child must panic")
+	var id string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "SANDBOX="); ok {
+			id = strings.TrimSpace(v)
+		}
+	}
+	require.NotEmpty(t, id, "child output:\n%s", out)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// t.Cleanup does run after a panic in Go's testing package, so the
+	// child may already have removed its sandbox; what matters is that
+	// after Prune nothing is left.
+	_, err = harness.Prune(ctx, cli)
+	require.NoError(t, err)
+	requireGone(t, cli, id)
+}
+
+// TestPruneSparesTheLivingAndPersons: Prune removes a sandbox whose owner
+// process is gone and keeps one whose owner lives and one owned by a person.
+func TestPruneSparesTheLivingAndPersons(t *testing.T) {
+	t.Parallel()
+	cli, _ := env.get(t)
+	live := newSandbox(t)
+	person := newSandbox(t, harness.WithOwnerKind(labels.OwnerPerson))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := harness.Prune(ctx, cli)
+	require.NoError(t, err)
+	sbs, err := harness.ListSandboxes(ctx, cli)
+	require.NoError(t, err)
+	ids := map[string]bool{}
+	for _, s := range sbs {
+		ids[s.ID] = true
+	}
+	require.True(t, ids[live.ID()], "a sandbox whose owner lives was pruned")
+	require.True(t, ids[person.ID()], "a person's sandbox was pruned")
+}
+
+func requireGone(t *testing.T, cli *client.Client, id string) {
+	t.Helper()
+	ctx := context.Background()
+	f := make(client.Filters).Add("label", labels.Sandbox+"="+id)
+	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	require.NoError(t, err)
+	require.Empty(t, ctrs.Items, "containers of sandbox %s left", id)
+	nets, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	require.NoError(t, err)
+	require.Empty(t, nets.Items, "networks of sandbox %s left", id)
+}
+
+// BenchmarkClusterReady measures a 3-node cluster from nothing (a new
+// sandbox) to every node's systemd running.
+func BenchmarkClusterReady(b *testing.B) {
+	cli, set := env.get(b)
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := sb.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,101 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness/images"
+)
+
+// Published is an image version pushed to a sandbox's registry.
+type Published struct {
+	Ref    string // "localhost:P/node:stable"
+	Digest string // "sha256:..."
+	Config appconfig.Config
+}
+
+// Publish pushes a version of a fixture image ("app" or "node") to the
+// sandbox's registry under repo:tag: the fixture image with one more
+// layer holding cfg (version and behaviour). No image is built: the base
+// layers are the cached fixture's, and the registry already has them after
+// the first push, so a new version costs one small layer.
+func (sb *Sandbox) Publish(ctx context.Context, fixture, tag string, cfg appconfig.Config) (Published, error) {
+	if fixture != "app" && fixture != "node" {
+		return Published{}, fmt.Errorf("publish %q: only the app and node fixtures carry a version (want app or node)", fixture)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Published{}, fmt.Errorf("publish %s:%s: %w", fixture, tag, err)
+	}
+	built, err := sb.images.Get(fixture)
+	if err != nil {
+		return Published{}, err
+	}
+	base, err := built.Image()
+	if err != nil {
+		return Published{}, fmt.Errorf("read %s image: %w", fixture, err)
+	}
+	img, err := images.WithConfig(base, cfg)
+	if err != nil {
+		return Published{}, fmt.Errorf("add version layer to %s: %w", fixture, err)
+	}
+	refStr := sb.Ref(fixture, tag)
+	// name.Insecure: the sandbox registry speaks plain HTTP on loopback.
+	ref, err := name.ParseReference(refStr, name.Insecure)
+	if err != nil {
+		return Published{}, fmt.Errorf("parse %s: %w", refStr, err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return Published{}, fmt.Errorf("digest of %s: %w", refStr, err)
+	}
+	sb.logf("published %s@%s (%s, %s)", refStr, d, cfg.Version, cfg.Behaviour)
+	return Published{Ref: refStr, Digest: d.String(), Config: cfg}, nil
+}
+
+// Ref is the reference of repo:tag in the sandbox's registry.
+func (sb *Sandbox) Ref(repo, tag string) string {
+	return sb.registry.addr + "/" + repo + ":" + tag
+}
+
+// Pull makes the engine pull ref (from the sandbox's registry) and waits
+// for the pull to finish.
+func (sb *Sandbox) Pull(ctx context.Context, ref string) error {
+	return pullImage(ctx, sb.cli, ref)
+}
+
+func pullImage(ctx context.Context, cli *client.Client, ref string) error {
+	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+	if err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	// The engine reports a failed pull inside the progress stream, not as
+	// an HTTP error; Wait reads the stream to its end and returns it.
+	if err := resp.Wait(ctx); err != nil {
+		return fmt.Errorf("pull %s: %w", ref, err)
+	}
+	return nil
+}
+
+// containerLogs returns a container's stdout and stderr, demultiplexed.
+func containerLogs(ctx context.Context, cli *client.Client, id string) (string, error) {
+	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("logs of %.12s: %w", id, err)
+	}
+	defer rc.Close()
+	var out strings.Builder
+	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
+		return out.String(), fmt.Errorf("read logs of %.12s: %w", id, err)
+	}
+	return out.String(), nil
+}

@@ -1,0 +1,271 @@
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// UpdaterOptions turns on an updater's optional behaviour.
+type UpdaterOptions struct {
+	MonitorOnly   bool
+	LabelEnable   bool
+	HealthGated   bool
+	HealthTimeout time.Duration // with HealthGated; 45 s if zero
+	ExtraArgs     []string
+}
+
+// Updater is a sandbox's running updater.
+type Updater struct {
+	sb        *Sandbox
+	profile   Profile
+	id        string
+	apiURL    string
+	token     string
+	tokenFile string
+	http      *http.Client
+}
+
+// Profile is the updater's profile.
+func (u *Updater) Profile() Profile { return u.profile }
+
+// ContainerID is the updater container's id.
+func (u *Updater) ContainerID() string { return u.id }
+
+// APIURL is the updater's API base URL, as reachable from the host.
+func (u *Updater) APIURL() string { return u.apiURL }
+
+// TokenFile is the host path of the 0600 file holding the API token.
+func (u *Updater) TokenFile() string { return u.tokenFile }
+
+// StartUpdater starts the profile's updater in the sandbox, scoped to it,
+// with a random API token, in the registry's network namespace (so it
+// reaches the registry by the same "localhost:P" reference the engine
+// pulls), and waits until its API answers.
+func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions) (*Updater, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("updater profile %s: %w", p.Name, err)
+	}
+	if p.APIPort != UpdaterAPIPort {
+		// The registry publishes the API port; it is fixed when the
+		// registry starts, before any profile is known.
+		return nil, fmt.Errorf("updater profile %s: api_port %d: the sandbox publishes only %d", p.Name, p.APIPort, UpdaterAPIPort)
+	}
+	image := p.Image
+	if p.Fixture != "" {
+		b, err := sb.images.Get(p.Fixture)
+		if err != nil {
+			return nil, err
+		}
+		image = b.Ref
+	}
+	var tok [16]byte
+	_, _ = rand.Read(tok[:])
+	u := &Updater{
+		sb:      sb,
+		profile: p,
+		apiURL:  sb.registry.apiURL,
+		token:   hex.EncodeToString(tok[:]),
+		http:    &http.Client{Timeout: 5 * time.Minute},
+	}
+	u.tokenFile = filepath.Join(sb.stateDir, "updater-token")
+	if err := os.WriteFile(u.tokenFile, []byte(u.token), 0o600); err != nil {
+		return nil, fmt.Errorf("write updater token: %w", err)
+	}
+	args := u.args(o)
+	env := map[string]string{
+		p.TokenEnv: u.token,
+		// watchtower's client asks for API 1.25 by default, which newer
+		// engines refuse; speak the version this engine negotiated.
+		"DOCKER_API_VERSION": sb.cli.ClientVersion(),
+	}
+	for k, v := range p.Env {
+		env[k] = v
+	}
+	ctr, err := testcontainers.Run(ctx, image,
+		testcontainers.WithName(sb.id+"-updater"),
+		testcontainers.WithLabels(sb.Labels(labels.RoleUpdater, map[string]string{
+			labels.UpdaterProfile:     p.Name,
+			labels.UpdaterAPI:         u.apiURL,
+			labels.UpdaterMetricsPath: p.MetricsPath,
+			labels.UpdaterTokenFile:   u.tokenFile,
+		})),
+		testcontainers.WithCmd(args...),
+		testcontainers.WithEnv(env),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			// Join the sandbox's network namespace: localhost:P is the
+			// registry here too, and the namespace's holder publishes our
+			// API port.
+			hc.NetworkMode = container.NetworkMode("container:" + sb.registry.netnsID)
+			// The updater drives the engine through its socket.
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"})
+		}),
+	)
+	if ctr != nil {
+		u.id = ctr.GetContainerID()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start updater %s: %w", p.Name, err)
+	}
+	if err := u.waitAPI(ctx); err != nil {
+		logs, _ := u.Logs(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("updater %s: %w\nits log:\n%s", p.Name, err, tail(logs, 30))
+	}
+	sb.mu.Lock()
+	sb.updater = u
+	sb.mu.Unlock()
+	sb.logf("updater %s: API %s", p.Name, u.apiURL)
+	return u, nil
+}
+
+func (u *Updater) args(o UpdaterOptions) []string {
+	p := u.profile
+	r := strings.NewReplacer("{scope}", u.sb.id, "{api_port}", strconv.Itoa(p.APIPort))
+	var args []string
+	for _, a := range p.Args {
+		args = append(args, r.Replace(a))
+	}
+	if o.MonitorOnly {
+		args = append(args, p.MonitorOnlyFlag)
+	}
+	if o.LabelEnable {
+		args = append(args, p.LabelEnableFlag)
+	}
+	if o.HealthGated {
+		args = append(args, p.HealthGateFlag)
+		if p.HealthTimeoutFlag != "" {
+			t := o.HealthTimeout
+			if t == 0 {
+				t = 45 * time.Second
+			}
+			args = append(args, strings.ReplaceAll(p.HealthTimeoutFlag, "{timeout}", t.String()))
+		}
+	}
+	return append(args, o.ExtraArgs...)
+}
+
+// waitAPI polls the metrics endpoint until the API answers, with
+// exponential backoff, and fails at once if the updater exits.
+func (u *Updater) waitAPI(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	backoff := 20 * time.Millisecond
+	for {
+		st, _, err := u.get(ctx, u.profile.MetricsPath)
+		if err == nil && st == http.StatusOK {
+			return nil
+		}
+		insp, ierr := u.sb.cli.ContainerInspect(ctx, u.id, client.ContainerInspectOptions{})
+		if ierr == nil && insp.Container.State != nil && !insp.Container.State.Running {
+			return fmt.Errorf("exited with code %d before its API answered", insp.Container.State.ExitCode)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API at %s did not answer (last: status %d, %v): %w", u.apiURL, st, err, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// ScanResult is the updater's answer to a scan trigger.
+type ScanResult struct {
+	Status int
+	Body   string
+}
+
+// Skipped reports whether the answer says the scan was skipped, as the
+// profile defines it (for watchtower, 200 is also a skip's status, so only
+// the metrics tell).
+func (r ScanResult) Skipped(p Profile) bool {
+	return p.SkippedStatus != http.StatusOK && r.Status == p.SkippedStatus
+}
+
+// Scan triggers a scan and returns the answer; optional images limit it.
+func (u *Updater) Scan(ctx context.Context, images ...string) (ScanResult, error) {
+	path := u.profile.UpdatePath
+	if len(images) > 0 {
+		q := url.Values{}
+		for _, i := range images {
+			q.Add("image", i)
+		}
+		path += "?" + q.Encode()
+	}
+	st, body, err := u.get(ctx, path)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("trigger scan: %w", err)
+	}
+	return ScanResult{Status: st, Body: body}, nil
+}
+
+// Metrics returns the updater's own exposition, read directly.
+func (u *Updater) Metrics(ctx context.Context) (string, error) {
+	st, body, err := u.get(ctx, u.profile.MetricsPath)
+	if err != nil {
+		return "", err
+	}
+	if st != http.StatusOK {
+		return "", fmt.Errorf("updater metrics: status %d: %s", st, tail(body, 5))
+	}
+	return body, nil
+}
+
+func (u *Updater) get(ctx context.Context, path string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.apiURL+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Bearer "+u.token)
+	resp, err := u.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, string(b), err
+}
+
+// Logs returns the updater's log (stdout and stderr).
+func (u *Updater) Logs(ctx context.Context) (string, error) {
+	return containerLogs(ctx, u.sb.cli, u.id)
+}
+
+// Stop stops the updater container.
+func (u *Updater) Stop(ctx context.Context) error {
+	if _, err := u.sb.cli.ContainerStop(ctx, u.id, client.ContainerStopOptions{}); err != nil {
+		return fmt.Errorf("stop updater: %w", err)
+	}
+	return nil
+}
+
+// Redact replaces the updater's token in s, for artifacts.
+func (u *Updater) Redact(s string) string {
+	if u == nil || u.token == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, u.token, "[REDACTED]")
+}
+
+func tail(s string, lines int) string {
+	ls := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(ls) > lines {
+		ls = ls[len(ls)-lines:]
+	}
+	return strings.Join(ls, "\n")
+}

@@ -471,9 +471,18 @@ func (s *Server) scrapeURL(ctx context.Context, url, token string) ([]*dto.Metri
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	body := io.LimitReader(resp.Body, maxBody)
-	if expfmt.ResponseFormat(resp.Header).FormatType() == expfmt.TypeOpenMetrics {
-		dec := expfmt.NewDecoder(body, expfmt.FmtOpenMetrics_1_0_0)
+	fams, err := parseExposition(io.LimitReader(resp.Body, maxBody),
+		expfmt.ResponseFormat(resp.Header).FormatType() == expfmt.TypeOpenMetrics)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	return fams, nil
+}
+
+// parseExposition reads the classic text format, or OpenMetrics.
+func parseExposition(r io.Reader, openMetrics bool) ([]*dto.MetricFamily, error) {
+	if openMetrics {
+		dec := expfmt.NewDecoder(r, expfmt.FmtOpenMetrics_1_0_0)
 		var fams []*dto.MetricFamily
 		for {
 			mf := &dto.MetricFamily{}
@@ -482,15 +491,15 @@ func (s *Server) scrapeURL(ctx context.Context, url, token string) ([]*dto.Metri
 				return fams, nil
 			}
 			if err != nil {
-				return nil, fmt.Errorf("scrape %s: %w", url, err)
+				return nil, err
 			}
 			fams = append(fams, mf)
 		}
 	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := p.TextToMetricFamilies(body)
+	byName, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", url, err)
+		return nil, err
 	}
 	fams := make([]*dto.MetricFamily, 0, len(byName))
 	for _, f := range byName {

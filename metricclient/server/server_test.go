@@ -1,0 +1,340 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/image"
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+	"github.com/drydock-dev/drydock/metricclient"
+)
+
+// fakeEngine answers from fixed data and counts calls.
+type fakeEngine struct {
+	containers []container.Summary
+	inspects   atomic.Int64
+	stats      atomic.Int64
+}
+
+func (f *fakeEngine) ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
+	return client.ContainerListResult{Items: f.containers}, nil
+}
+
+func (f *fakeEngine) ContainerInspect(ctx context.Context, id string, o client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
+	f.inspects.Add(1)
+	for _, c := range f.containers {
+		if c.ID == id {
+			st := &container.State{Status: c.State, Running: c.State == container.StateRunning}
+			if c.Labels[labels.Role] == labels.RoleNode {
+				st.Health = &container.Health{Status: container.Healthy}
+			}
+			return client.ContainerInspectResult{Container: container.InspectResponse{
+				ID: id, State: st, Image: c.ImageID, RestartCount: 1, Config: &container.Config{Image: c.Image},
+			}}, nil
+		}
+	}
+	return client.ContainerInspectResult{}, fmt.Errorf("no such container %s", id)
+}
+
+func (f *fakeEngine) ContainerStats(ctx context.Context, id string, o client.ContainerStatsOptions) (client.ContainerStatsResult, error) {
+	f.stats.Add(1)
+	var sr container.StatsResponse
+	sr.CPUStats.CPUUsage.TotalUsage = 2_500_000_000
+	sr.MemoryStats.Usage = 12 << 20
+	sr.PidsStats.Current = 7
+	b, _ := json.Marshal(sr)
+	return client.ContainerStatsResult{Body: io.NopCloser(strings.NewReader(string(b)))}, nil
+}
+
+func (f *fakeEngine) ImageInspect(ctx context.Context, id string, o ...client.ImageInspectOption) (client.ImageInspectResult, error) {
+	return client.ImageInspectResult{InspectResponse: image.InspectResponse{ID: id, RepoDigests: []string{"localhost:5000/app@sha256:abc"}}}, nil
+}
+
+func readFixture(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "testdata", "metrics", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// world is two good sandboxes and one whose updater hangs.
+type world struct {
+	engine *fakeEngine
+	hung   chan struct{} // closed when the test ends, releasing the hanging target
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600))
+
+	seed000 := readFixture(t, "openserbia-v1.12.2.prom")
+	updaterA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" || r.URL.Path != "/v1/metrics" {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, seed000)
+	}))
+	t.Cleanup(updaterA.Close)
+	// B poses as another sandbox; it must not succeed.
+	updaterB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "# TYPE watchtower_scans_total counter\nwatchtower_scans_total{sandbox=\"dd-0123456789\"} 1\n")
+	}))
+	t.Cleanup(updaterB.Close)
+	registry := readFixture(t, "registry-v3.1.2.prom")
+	registryA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, registry)
+	}))
+	t.Cleanup(registryA.Close)
+	hung := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	// Cleanups run last-in first-out: release the handler, then close.
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(hung) })
+
+	common := func(sb string) map[string]string {
+		return map[string]string{labels.Sandbox: sb, labels.Created: "2026-11-23T10:00:00Z", labels.OwnerKind: labels.OwnerProcess, labels.OwnerPID: "42"}
+	}
+	with := func(m map[string]string, kv ...string) map[string]string {
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	running := container.StateRunning
+	cs := []container.Summary{
+		{ID: "a1", Names: []string{"/dd-0123456789-updater"}, Image: "drydock/refupdater:x", ImageID: "sha256:u", State: running,
+			Labels: with(common("dd-0123456789"), labels.Role, labels.RoleUpdater, labels.UpdaterProfile, "refupdater",
+				labels.UpdaterAPI, updaterA.URL, labels.UpdaterMetricsPath, "/v1/metrics", labels.UpdaterTokenFile, tokenFile)},
+		{ID: "a2", Names: []string{"/dd-0123456789-registry"}, Image: "drydock/registry:x", ImageID: "sha256:r", State: running,
+			Labels: with(common("dd-0123456789"), labels.Role, labels.RoleRegistry, labels.RegistryAddr, "localhost:40123",
+				labels.RegistryMetrics, registryA.URL+"/metrics")},
+		{ID: "a3", Names: []string{"/dd-0123456789-c1-worker-0"}, Image: "localhost:40123/node:v1", ImageID: "sha256:n", State: running,
+			Labels: with(common("dd-0123456789"), labels.Role, labels.RoleNode, labels.Cluster, "c1", labels.Node, "worker-0")},
+		{ID: "a4", Names: []string{"/dd-0123456789-c1-worker-1"}, Image: "localhost:40123/node:v1", ImageID: "sha256:n", State: container.StateExited,
+			Labels: with(common("dd-0123456789"), labels.Role, labels.RoleNode, labels.Cluster, "c1", labels.Node, "worker-1")},
+		{ID: "b1", Names: []string{"/dd-abcdefabcd-updater"}, Image: "drydock/watchtower:x", ImageID: "sha256:w", State: running,
+			Labels: with(common("dd-abcdefabcd"), labels.Role, labels.RoleUpdater, labels.UpdaterProfile, "watchtower",
+				labels.UpdaterAPI, updaterB.URL)},
+		{ID: "c1", Names: []string{"/dd-cccccccccc-updater"}, Image: "drydock/watchtower:x", ImageID: "sha256:w", State: running,
+			Labels: with(common("dd-cccccccccc"), labels.Role, labels.RoleUpdater, labels.UpdaterProfile, "watchtower",
+				labels.UpdaterAPI, hanging.URL)},
+	}
+	return &world{engine: &fakeEngine{containers: cs}, hung: hung}
+}
+
+func scrape(t *testing.T, h http.Handler, query string) metricclient.MetricData {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics"+query, nil))
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	m := metricclient.NewMetricData(rec.Body.String())
+	require.NoError(t, m.Err())
+	return m
+}
+
+func TestGather(t *testing.T) {
+	w := newWorld(t)
+	s := New(w.engine, WithTargetTimeout(300*time.Millisecond), WithScrapeTimeout(5*time.Second), WithStaleness(time.Minute))
+	h := s.Handler()
+
+	start := time.Now()
+	m := scrape(t, h, "")
+	// The hanging updater is cut at its deadline, well before the total one.
+	assert.Less(t, time.Since(start), 4*time.Second)
+
+	const a, b, c = "dd-0123456789", "dd-abcdefabcd", "dd-cccccccccc"
+	v, _, err := m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: a})
+	require.NoError(t, err)
+	assert.Equal(t, int64(4), v)
+	v, _, err = m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: b})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v)
+	// B's own sandbox label was kept aside, not believed.
+	bs, err := m.Find("watchtower_scans_total", map[string]string{"sandbox": b})
+	require.NoError(t, err)
+	assert.Equal(t, a, bs.Labels["exported_sandbox"])
+	assert.Equal(t, "updater", bs.Labels["source"])
+
+	v, _, err = m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "registry_http_requests_total", Sandbox: a,
+		ExtraLabels: map[string]string{"handler": "base", "code": "200", "method": "get"}})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), v)
+
+	md, err := m.GetSandboxMetadataMetric(metricclient.WantMetric{Sandbox: a})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"sandbox": a, "cluster": "c1", "created": "2026-11-23T10:00:00Z", "owner_kind": "process",
+		"owner_pid": "42", "updater": "refupdater", "updater_image": "drydock/refupdater:x", "updater_container": "dd-0123456789-updater",
+		"registry": "localhost:40123", "containers": "4"}, md)
+
+	n := metricclient.WantMetric{Sandbox: a, Cluster: "c1", Node: "worker-0"}
+	for metric, want := range map[string]float64{
+		MetricContainerRunning: 1, MetricContainerHealthy: 1, MetricContainerRestarts: 1,
+		MetricContainerCPU: 2.5, MetricContainerMemory: 12 << 20, MetricContainerPIDs: 7, MetricContainerInfo: 1,
+	} {
+		n.Metric = metric
+		got, _, err := m.GetPrometheusContainerFloat(n)
+		require.NoError(t, err, metric)
+		assert.Equal(t, want, got, metric)
+	}
+	n.Node, n.Metric = "worker-1", MetricContainerRunning
+	v, _, err = m.GetPrometheusContainerInteger(n)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), v)
+	n.Metric = MetricContainerCPU
+	_, _, err = m.GetPrometheusContainerInteger(n)
+	require.ErrorIs(t, err, metricclient.ErrNoMatch, "no stats for a stopped container")
+
+	v, _, err = m.GetPrometheusInteger(MetricSandboxes, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), v)
+	// The hanging updater is a counted error and missing series.
+	v, _, err = m.GetPrometheusInteger(MetricScrapeErrors, map[string]string{"sandbox": c, "source": "updater"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v)
+	_, _, err = m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: c})
+	require.ErrorIs(t, err, metricclient.ErrNoMatch)
+	// ... but its engine figures are there.
+	_, _, err = m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: MetricContainerRunning, Sandbox: c})
+	require.NoError(t, err)
+
+	if os.Getenv("DRYDOCK_UPDATE_FIXTURES") != "" {
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "fixtures", "testdata", "metrics", "drydock-server.prom"), []byte(m.String()), 0o644))
+	}
+
+	// A second scrape within the staleness asks the engine nothing new; the
+	// error counter goes on counting in this server.
+	inspects, stats := w.engine.inspects.Load(), w.engine.stats.Load()
+	m2 := scrape(t, h, "")
+	assert.Equal(t, inspects, w.engine.inspects.Load())
+	assert.Equal(t, stats, w.engine.stats.Load())
+	d, err := metricclient.Diff(m, m2)
+	require.NoError(t, err)
+	require.NoError(t, d.ExpectDelta(metricclient.WantMetric{Metric: MetricScrapeErrors, Sandbox: c, ExtraLabels: map[string]string{"source": "updater"}}, 1))
+	require.NoError(t, d.ExpectDelta(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: a}, 0))
+
+	// A caller that wants fresh figures gets them.
+	scrape(t, h, "?max_staleness=0s")
+	assert.Greater(t, w.engine.inspects.Load(), inspects)
+
+	// Another server instance has its own counters.
+	m3 := scrape(t, New(w.engine, WithTargetTimeout(100*time.Millisecond)).Handler(), "")
+	v, _, err = m3.GetPrometheusInteger(MetricScrapeErrors, map[string]string{"sandbox": c, "source": "updater"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v)
+}
+
+func TestBadStaleness(t *testing.T) {
+	rec := httptest.NewRecorder()
+	New(&fakeEngine{}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics?max_staleness=soon", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+}
+
+func TestHealthz(t *testing.T) {
+	rec := httptest.NewRecorder()
+	New(&fakeEngine{}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	var h Health
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &h))
+	assert.Equal(t, "ok", h.Status)
+	assert.Equal(t, os.Getpid(), h.PID)
+	assert.Contains(t, h.Serves, "/metrics")
+}
+
+func TestRelabel(t *testing.T) {
+	in := "x{sandbox=\"a\",exported_sandbox=\"b\",node=\"n\"} 1\n"
+	fams, err := parseExposition(strings.NewReader(in), false)
+	require.NoError(t, err)
+	relabel(fams[0], map[string]string{"sandbox": "s", "source": "updater"})
+	got := map[string]string{}
+	for _, lp := range fams[0].Metric[0].Label {
+		got[lp.GetName()] = lp.GetValue()
+	}
+	assert.Equal(t, map[string]string{"sandbox": "s", "exported_sandbox": "b", "exported_exported_sandbox": "a", "node": "n", "source": "updater"}, got)
+}
+
+// TestGracefulShutdown: a scrape in flight when the server is told to stop
+// is answered; then Serve returns and the socket is gone.
+func TestGracefulShutdown(t *testing.T) {
+	w := newWorld(t)
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	ln, err := Listen(sock)
+	require.NoError(t, err)
+	s := New(w.engine, WithTargetTimeout(500*time.Millisecond))
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, ln) }()
+
+	c := metricclient.NewMetricClient(sock)
+	defer c.Close()
+	var wg sync.WaitGroup
+	var scrapeErr error
+	var md metricclient.MetricData
+	wg.Go(func() { md, scrapeErr = c.GetMetrics(context.Background(), nil) })
+	time.Sleep(100 * time.Millisecond) // let the scrape start; it waits on the hanging target
+	cancel()
+	wg.Wait()
+	require.NoError(t, scrapeErr)
+	_, _, err = md.GetPrometheusInteger(MetricSandboxes, nil)
+	require.NoError(t, err)
+	require.NoError(t, <-served)
+	_, err = os.Stat(sock)
+	assert.True(t, os.IsNotExist(err), "socket removed")
+	_, err = net.Dial("unix", sock)
+	assert.Error(t, err)
+}
+
+func TestListenStaleSocket(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	ln, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	_, err = Listen(sock)
+	require.Error(t, err, "someone answers there")
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	ln2, err := Listen(sock)
+	require.NoError(t, err, "a stale socket is replaced")
+	ln2.Close()
+}
+
+func TestCache(t *testing.T) {
+	c := NewCache(time.Minute)
+	t0 := time.Now()
+	c.Store(t0, "k", 1, nil)
+	_, ok, _ := c.Get(t0.Add(time.Second), "k", 0)
+	assert.False(t, ok, "validity 0 never hits")
+	v, ok, _ := c.Get(t0.Add(time.Second), "k", 2*time.Second)
+	assert.True(t, ok)
+	assert.Equal(t, 1, v)
+	_, ok, _ = c.Get(t0.Add(3*time.Second), "k", 2*time.Second)
+	assert.False(t, ok)
+	c.Store(t0.Add(2*time.Minute), "other", 2, fmt.Errorf("gone"))
+	assert.Equal(t, 1, c.Len(), "old entry collected")
+	_, ok, err := c.Get(t0.Add(2*time.Minute), "other", time.Second)
+	assert.True(t, ok)
+	assert.Error(t, err, "errors are cached too")
+}

@@ -1,0 +1,205 @@
+package monitor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/labels"
+	"github.com/drydock-dev/drydock/harness/nodeflags"
+)
+
+// Helpers for the tests that run real containers on the engine. Every
+// container carries the sandbox and owner labels and is removed by the test
+// that made it.
+
+func connect(t testing.TB) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		t.Skipf("no Docker engine: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// newSandboxID returns a fresh sandbox id ("dd-" and 10 hex digits).
+func newSandboxID(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return "dd-" + hex.EncodeToString(b)
+}
+
+// baseLabels are the labels every test container carries.
+func baseLabels(t testing.TB, sandbox, role string) map[string]string {
+	t.Helper()
+	owner, err := labels.Self(labels.OwnerProcess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := owner.Labels()
+	l[labels.Sandbox] = sandbox
+	l[labels.Role] = role
+	l[labels.Created] = time.Now().UTC().Format(time.RFC3339)
+	return l
+}
+
+// testLogger logs through t while the test runs.
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startWatcher starts a Watcher for the sandbox and stops it at cleanup,
+// writing its timeline to the log if the test failed.
+func startWatcher(t testing.TB, cli Client, sandbox string, nodes []NodeTarget, opts ...Option) *Watcher {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := NewWatcher(cli, sandbox, append([]Option{WithLogger(testLogger(t))}, opts...)...)
+	if err := w.Start(ctx, nodes); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		w.Wait()
+		if t.Failed() {
+			for _, ev := range w.Timeline() {
+				t.Logf("timeline: %s", ev)
+			}
+		}
+	})
+	return w
+}
+
+// waitFor is WaitFor with a deadline, failing the test on timeout.
+func waitFor(t testing.TB, w *Watcher, d time.Duration, what string, match func(Event) bool, opts ...WaitOption) Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	ev, err := w.WaitFor(ctx, match, opts...)
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+	return ev
+}
+
+type nodeSpec struct {
+	sandbox string
+	node    string
+	image   string
+	// sleeper runs /bin/sleep instead of systemd: a cheap container that
+	// makes engine events (pause, kill) without booting anything.
+	sleeper bool
+}
+
+// runContainer creates and starts a labelled container and removes it at
+// cleanup. It returns the container's id and name.
+func runContainer(t testing.TB, cli *client.Client, s nodeSpec) (id, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	role := labels.RoleNode
+	if s.sleeper {
+		role = labels.RoleApp
+	}
+	l := baseLabels(t, s.sandbox, role)
+	name = s.sandbox + "-" + s.node
+	cfg := &container.Config{Image: s.image, Labels: l}
+	hc := &container.HostConfig{}
+	if s.sleeper {
+		cfg.Entrypoint = []string{"/bin/sleep", "infinity"}
+		cfg.Cmd = nil
+		// sleep as PID 1 ignores SIGTERM; kill is what the tests do anyway.
+		cfg.StopSignal = "SIGKILL"
+	} else {
+		l[labels.Cluster] = "c"
+		l[labels.Node] = s.node
+		cfg.Entrypoint = []string{"/sbin/init"}
+		// systemd in a container reads this to know it is one.
+		cfg.Env = []string{"container=docker"}
+		cfg.StopSignal = nodeflags.StopSignal
+		nodeflags.Apply(hc)
+	}
+	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: name})
+	if err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+	t.Cleanup(func() { removeContainer(t, cli, res.ID) })
+	if _, err := cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{}); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	return res.ID, name
+}
+
+func removeContainer(t testing.TB, cli *client.Client, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !strings.Contains(err.Error(), "No such container") {
+		t.Errorf("remove %s: %v", id, err)
+	}
+}
+
+// execIn runs a command in a container and returns its output, failing
+// the test if it does not exit 0.
+func execIn(t testing.TB, cli *client.Client, id string, cmd ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ex, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	att, err := cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	defer att.Close()
+	var out bytes.Buffer
+	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	ins, err := cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+	if err != nil {
+		t.Fatalf("exec %v: %v", cmd, err)
+	}
+	if ins.ExitCode != 0 {
+		t.Fatalf("exec %v: exit %d: %s", cmd, ins.ExitCode, out.String())
+	}
+	return out.String()
+}
+
+// nodeImage returns the node image reference, building it if needed.
+func nodeImage(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	if ref := os.Getenv("DRYDOCK_TEST_NODE_IMAGE"); ref != "" {
+		return ref
+	}
+	return "drydock-test/node:probe"
+}
+
+var _ = fmt.Sprintf

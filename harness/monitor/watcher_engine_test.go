@@ -1,0 +1,365 @@
+package monitor
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+func TestUnitFailureInNode(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	id, name := runContainer(t, cli, nodeSpec{sandbox: sb, node: "worker-0", image: nodeImage(t, cli)})
+	// The node runs before the Watcher starts: Start attaches to it.
+	w := startWatcher(t, cli, sb, []NodeTarget{{ShortName: "worker-0", Container: name}})
+	waitFor(t, w, 60*time.Second, "the unit monitor", func(ev Event) bool {
+		return ev.Kind == EventMonitorAttached && ev.ContainerID == id
+	}, IncludePast())
+
+	execIn(t, cli, id, "systemd-run", "--unit=drydock-probe-fail", "false")
+	ev := waitFor(t, w, 30*time.Second, "unit.failed", func(ev Event) bool {
+		return ev.Kind == EventUnitFailed && ev.Unit == "drydock-probe-fail.service"
+	})
+	if ev.Node != "worker-0" || ev.ContainerID != id || ev.Sandbox != sb || ev.State != "failed" {
+		t.Errorf("unit.failed event %+v: want node worker-0, container %s, sandbox %s", ev, id, sb)
+	}
+	if d := time.Since(ev.Time); d < 0 || d > time.Minute {
+		t.Errorf("event time %v is not the message's time (now %v)", ev.Time, time.Now())
+	}
+}
+
+func TestKilledNodeDies(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	w := startWatcher(t, cli, sb, nil)
+	id, _ := runContainer(t, cli, nodeSpec{sandbox: sb, node: "worker-1", image: nodeImage(t, cli)})
+	// Attached by the Watcher itself, from the node's container.start.
+	waitFor(t, w, 60*time.Second, "the unit monitor", func(ev Event) bool {
+		return ev.Kind == EventMonitorAttached && ev.ContainerID == id
+	}, IncludePast())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitFor(t, w, 30*time.Second, "container.die", func(ev Event) bool {
+		return ev.Kind == EventContainerDie && ev.ContainerID == id
+	}, IncludePast())
+	if ev.Node != "worker-1" || ev.ExitCode != 137 || ev.Role != labels.RoleNode {
+		t.Errorf("die event %+v: want node worker-1, exit code 137", ev)
+	}
+}
+
+func TestRecreatedNodeReattaches(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	img := nodeImage(t, cli)
+	w := startWatcher(t, cli, sb, nil)
+	first, _ := runContainer(t, cli, nodeSpec{sandbox: sb, node: "controller", image: img})
+	waitFor(t, w, 60*time.Second, "the first unit monitor", func(ev Event) bool {
+		return ev.Kind == EventMonitorAttached && ev.ContainerID == first
+	}, IncludePast())
+
+	// What an updater does: remove the container, create one with the same
+	// name and labels.
+	removeContainer(t, cli, first)
+	waitFor(t, w, 30*time.Second, "container.destroy", func(ev Event) bool {
+		return ev.Kind == EventContainerDestroy && ev.ContainerID == first
+	}, IncludePast())
+	second, _ := runContainer(t, cli, nodeSpec{sandbox: sb, node: "controller", image: img})
+	if second == first {
+		t.Fatal("recreated container has the old id")
+	}
+	waitFor(t, w, 60*time.Second, "the unit monitor of the new container", func(ev Event) bool {
+		return ev.Kind == EventMonitorAttached && ev.ContainerID == second && ev.Node == "controller"
+	}, IncludePast())
+	execIn(t, cli, second, "systemd-run", "--unit=drydock-after-recreate", "true")
+	ev := waitFor(t, w, 30*time.Second, "a unit event from the new container", func(ev Event) bool {
+		return ev.Kind == EventUnitInactive && ev.Unit == "drydock-after-recreate.service"
+	}, IncludePast())
+	if ev.ContainerID != second || ev.Node != "controller" {
+		t.Errorf("unit event %+v: want container %s", ev, second)
+	}
+}
+
+// cuttableClient is the real client with an Events that a test can cut:
+// cut cancels the context of every open stream (the client closes the
+// connection) and can hold new connections until release.
+type cuttableClient struct {
+	*client.Client
+
+	mu      sync.Mutex
+	cancels []context.CancelFunc
+	gate    chan struct{}
+	conns   int
+}
+
+func (c *cuttableClient) Events(ctx context.Context, o client.EventsListOptions) client.EventsResult {
+	c.mu.Lock()
+	gate := c.gate
+	c.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+		}
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	c.mu.Lock()
+	c.cancels = append(c.cancels, cancel)
+	c.conns++
+	c.mu.Unlock()
+	return c.Client.Events(cctx, o)
+}
+
+func (c *cuttableClient) cut(hold bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, cancel := range c.cancels {
+		cancel()
+	}
+	c.cancels = nil
+	if hold && c.gate == nil {
+		c.gate = make(chan struct{})
+	}
+}
+
+func (c *cuttableClient) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gate != nil {
+		close(c.gate)
+		c.gate = nil
+	}
+}
+
+func (c *cuttableClient) connections() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conns
+}
+
+type eventKey struct {
+	kind EventKind
+	id   string
+	nano int64
+}
+
+func TestStreamCutLosesNothing(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	start := time.Now()
+
+	// The reference: an uncut stream with the same filter, straight from
+	// the client.
+	refCtx, refCancel := context.WithCancel(context.Background())
+	defer refCancel()
+	f := make(client.Filters).Add("type", "container").Add("label", labels.Sandbox+"="+sb)
+	ref := cli.Events(refCtx, client.EventsListOptions{Since: formatSince(start), Filters: f})
+	var refMu sync.Mutex
+	var want []eventKey
+	go func() {
+		for {
+			select {
+			case m := <-ref.Messages:
+				if ev, ok := ParseDockerEvent(m); ok {
+					refMu.Lock()
+					want = append(want, eventKey{ev.Kind, ev.ContainerID, ev.Time.UnixNano()})
+					refMu.Unlock()
+				}
+			case <-ref.Err:
+				return
+			}
+		}
+	}()
+
+	cc := &cuttableClient{Client: cli}
+	w := startWatcher(t, cc, sb, nil, WithBuffer(4096))
+	sub := w.Subscribe()
+	id, _ := runContainer(t, cli, nodeSpec{sandbox: sb, node: "sleeper", image: nodeImage(t, cli), sleeper: true})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Each signal makes one container.kill event; sleep as PID 1 has no
+	// handler for it, so the kernel ignores it and the container runs on.
+	// (Pause and unpause in a tight loop are no good here: this engine
+	// sometimes refuses a pause right after an unpause, "already paused".)
+	poke := func(n int) {
+		t.Helper()
+		for range 2 * n {
+			if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGUSR1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	poke(5)
+	// A cut with the engine busy while the monitor is away: these events
+	// arrive only through the replay.
+	cc.cut(true)
+	poke(5)
+	cc.release()
+	poke(5)
+	// Cuts in the middle of a burst, at random moments.
+	var cutter sync.WaitGroup
+	stopCutting := make(chan struct{})
+	cutter.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stopCutting:
+				return
+			case <-time.After(time.Duration(7+i%23) * time.Millisecond):
+				cc.cut(false)
+			}
+		}
+	})
+	poke(25)
+	close(stopCutting)
+	cutter.Wait()
+	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []eventKey
+	seen := map[eventKey]int{}
+	for done := false; !done; {
+		select {
+		case ev := <-sub:
+			if ev.Kind == EventMonitorError {
+				continue
+			}
+			k := eventKey{ev.Kind, ev.ContainerID, ev.Time.UnixNano()}
+			got = append(got, k)
+			seen[k]++
+			done = ev.Kind == EventContainerDie && ev.ContainerID == id
+		case <-ctx.Done():
+			t.Fatalf("no die event after the cuts; got %d events", len(got))
+		}
+	}
+	for k, n := range seen {
+		if n > 1 {
+			t.Errorf("event %v delivered %d times", k, n)
+		}
+	}
+	// The reference stream has the die too, or very soon.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		refMu.Lock()
+		n := len(want)
+		last := eventKey{}
+		if n > 0 {
+			last = want[n-1]
+		}
+		refMu.Unlock()
+		if last.kind == EventContainerDie || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	refMu.Lock()
+	wantSorted := slices.Clone(want)
+	refMu.Unlock()
+	cmpKey := func(a, b eventKey) int { return cmp.Compare(a.nano, b.nano) }
+	slices.SortStableFunc(wantSorted, cmpKey)
+	gotSorted := slices.Clone(got)
+	slices.SortStableFunc(gotSorted, cmpKey)
+	if !slices.Equal(wantSorted, gotSorted) {
+		t.Errorf("after %d connections the Watcher delivered %d events, the uncut stream %d", cc.connections(), len(got), len(want))
+		for _, k := range missing(wantSorted, gotSorted) {
+			t.Errorf("missed: %v", k)
+		}
+		for _, k := range missing(gotSorted, wantSorted) {
+			t.Errorf("extra: %v", k)
+		}
+	}
+	if c := cc.connections(); c < 3 {
+		t.Errorf("only %d connections: the stream was not cut", c)
+	}
+	t.Logf("%d events over %d connections, none lost or doubled", len(got), cc.connections())
+}
+
+// missing returns the keys of a that b lacks.
+func missing(a, b []eventKey) []eventKey {
+	in := map[eventKey]bool{}
+	for _, k := range b {
+		in[k] = true
+	}
+	var out []eventKey
+	for _, k := range a {
+		if !in[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func TestSandboxesSideBySide(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	img := nodeImage(t, cli)
+	type side struct {
+		sb string
+		w  *Watcher
+		id string
+	}
+	var sides [2]*side
+	for i := range sides {
+		sb := newSandboxID(t)
+		sides[i] = &side{sb: sb, w: startWatcher(t, cli, sb, nil)}
+	}
+	for i, s := range sides {
+		s.id, _ = runContainer(t, cli, nodeSpec{sandbox: s.sb, node: fmt.Sprintf("s%d", i), image: img, sleeper: true})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, s := range sides {
+		// SIGUSR1 is ignored by sleep as PID 1: a kill event only. (Not
+		// pause/unpause: this engine's containerd event handler can log a
+		// second pause after an unpause.)
+		if _, err := cli.ContainerKill(ctx, s.id, client.ContainerKillOptions{Signal: "SIGUSR1"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.ContainerKill(ctx, s.id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both dies have happened (each Watcher saw its own), so each timeline
+	// would hold the other's events by now if it ever got them.
+	for _, s := range sides {
+		waitFor(t, s.w, 30*time.Second, "die in "+s.sb, func(ev Event) bool {
+			return ev.Kind == EventContainerDie && ev.ContainerID == s.id
+		}, IncludePast())
+	}
+	for i, s := range sides {
+		other := sides[1-i]
+		var kinds []EventKind
+		for _, ev := range s.w.Timeline() {
+			if ev.Sandbox != s.sb || ev.ContainerID == other.id {
+				t.Errorf("sandbox %s saw an event of %s: %s", s.sb, other.sb, ev)
+			}
+			if ev.ContainerID == s.id {
+				kinds = append(kinds, ev.Kind)
+			}
+		}
+		want := []EventKind{EventContainerCreate, EventContainerStart, EventContainerKill, EventContainerKill, EventContainerDie}
+		if !slices.Equal(kinds, want) {
+			t.Errorf("sandbox %s: own events %v, want %v", s.sb, kinds, want)
+		}
+	}
+}
+
+var _ = events.ActionDie

@@ -11,6 +11,8 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -295,6 +297,63 @@ func TestEnsureConcurrent(t *testing.T) {
 	}
 	if refs[0] != refs[1] {
 		t.Errorf("concurrent Ensures disagree: %q vs %q", refs[0], refs[1])
+	}
+}
+
+// helperCacheEnv, when set, makes TestEnsureTwoProcesses a helper process
+// that ensures the app image in that cache dir and prints its ref.
+const helperCacheEnv = "DRYDOCK_IMAGES_TEST_HELPER_CACHE"
+
+// TestEnsureTwoProcesses: two processes ensuring into one empty cache at
+// once both succeed with the same image (the flock is per process too).
+func TestEnsureTwoProcesses(t *testing.T) {
+	if dir := os.Getenv(helperCacheEnv); dir != "" {
+		cli := connect(t)
+		ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+		defer cancel()
+		set, err := images.Ensure(ctx, cli, images.WithCacheDir(dir), images.Only(images.App))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Println("REF", get(t, set, images.App).Ref)
+		return
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+	defer cancel()
+	var cmds []*exec.Cmd
+	var outs []*bytes.Buffer
+	for range 2 {
+		cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestEnsureTwoProcesses$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), helperCacheEnv+"="+dir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, &out)
+	}
+	var refs []string
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper %d: %v\n%s", i, err, outs[i])
+		}
+		_, after, ok := strings.Cut(outs[i].String(), "REF ")
+		if !ok {
+			t.Fatalf("helper %d printed no ref:\n%s", i, outs[i])
+		}
+		refs = append(refs, strings.Fields(after)[0])
+	}
+	if refs[0] != refs[1] {
+		t.Errorf("processes disagree: %s vs %s", refs[0], refs[1])
+	}
+	// The layout both wrote to (one of them, by rename) must be whole.
+	set, err := images.Ensure(ctx, connect(t), images.WithCacheDir(dir), images.Only(images.App))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, set, images.App).Image(); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -182,21 +182,13 @@ func (sb *Sandbox) StartCluster(ctx context.Context, spec ClusterSpec) (_ *Clust
 // registry has it already.
 func (sb *Sandbox) ensurePublished(ctx context.Context, repo, tag string) error {
 	sb.mu.Lock()
-	if sb.published == nil {
-		sb.published = map[string]bool{}
-	}
 	done := sb.published[repo+":"+tag]
 	sb.mu.Unlock()
 	if done {
 		return nil
 	}
-	if _, err := sb.Publish(ctx, repo, tag, appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy}); err != nil {
-		return err
-	}
-	sb.mu.Lock()
-	sb.published[repo+":"+tag] = true
-	sb.mu.Unlock()
-	return nil
+	_, err := sb.Publish(ctx, repo, tag, appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
+	return err
 }
 
 // systemdReady matches systemd's console line once the default target is
@@ -213,6 +205,7 @@ func (n *Node) start(ctx context.Context, spec NodeSpec, allowDegraded bool) err
 	})
 	maps.Copy(l, spec.Labels)
 	ctr, err := testcontainers.Run(ctx, n.c.image,
+		sb.tcLogger(),
 		testcontainers.WithName(n.ContainerName()),
 		testcontainers.WithLabels(l),
 		testcontainers.WithConfigModifier(func(cfg *container.Config) {

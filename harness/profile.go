@@ -78,6 +78,11 @@ type Profile struct {
 	ManifestHEADs int `json:"manifest_heads"`
 	ManifestGETs  int `json:"manifest_gets"`
 
+	// UpdateFoundLog is a substring of the updater's log that says it
+	// found a newer image, which is how a monitor-only updater reports
+	// an update it does not apply.
+	UpdateFoundLog string `json:"update_found_log,omitempty"`
+
 	Metrics      MetricNames  `json:"metrics"`
 	Capabilities []Capability `json:"capabilities"`
 }
@@ -120,6 +125,7 @@ func Watchtower() Profile {
 		SkippedStatus:   200,
 		ManifestHEADs:   0,
 		ManifestGETs:    1,
+		UpdateFoundLog:  "Found new",
 		Metrics: MetricNames{
 			Scanned:      "watchtower_containers_scanned",
 			Updated:      "watchtower_containers_updated",
@@ -150,6 +156,7 @@ func Reference() Profile {
 		SkippedStatus:     429,
 		ManifestHEADs:     1,
 		ManifestGETs:      0,
+		UpdateFoundLog:    "update available",
 		Metrics: MetricNames{
 			Scanned:      "watchtower_containers_scanned",
 			Updated:      "watchtower_containers_updated",
@@ -272,8 +279,8 @@ func (p Profile) Validate() error {
 	if p.Has(CapHealthGatedRollback) && (p.HealthGateFlag == "" || m.Rollbacks == "") {
 		errs = append(errs, errors.New("capability health-gated-rollback needs health_gate_flag and metrics.rollbacks"))
 	}
-	if p.Has(CapMonitorOnly) && p.MonitorOnlyFlag == "" {
-		errs = append(errs, errors.New("capability monitor-only needs monitor_only_flag"))
+	if p.Has(CapMonitorOnly) && (p.MonitorOnlyFlag == "" || p.UpdateFoundLog == "") {
+		errs = append(errs, errors.New("capability monitor-only needs monitor_only_flag and update_found_log"))
 	}
 	if p.Has(CapLabelFilter) && p.LabelEnableFlag == "" {
 		errs = append(errs, errors.New("capability label-filter needs label_enable_flag"))

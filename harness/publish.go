@@ -58,6 +58,12 @@ func (sb *Sandbox) Publish(ctx context.Context, fixture, tag string, cfg appconf
 	if err != nil {
 		return Published{}, fmt.Errorf("digest of %s: %w", refStr, err)
 	}
+	sb.mu.Lock()
+	if sb.published == nil {
+		sb.published = map[string]bool{}
+	}
+	sb.published[fixture+":"+tag] = true
+	sb.mu.Unlock()
 	sb.logf("published %s@%s (%s, %s)", refStr, d, cfg.Version, cfg.Behaviour)
 	return Published{Ref: refStr, Digest: d.String(), Config: cfg}, nil
 }

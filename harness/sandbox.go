@@ -18,11 +18,13 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/drydock-dev/drydock/harness/engine"
 	"github.com/drydock-dev/drydock/harness/images"
@@ -299,6 +301,18 @@ func (sb *Sandbox) Close(ctx context.Context) error {
 		sb.cli.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// tcLogger sends testcontainers-go's progress lines where the sandbox's
+// own go, instead of the process's standard error.
+func (sb *Sandbox) tcLogger() testcontainers.LoggerOption {
+	return testcontainers.WithLogger(printfLogger{sb.log})
+}
+
+type printfLogger struct{ w io.Writer }
+
+func (l printfLogger) Printf(format string, args ...any) {
+	fmt.Fprintf(l.w, strings.TrimRight(format, "\n")+"\n", args...)
 }
 
 // tbWriter sends lines to t.Log.

@@ -99,6 +99,7 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 		env[k] = v
 	}
 	ctr, err := testcontainers.Run(ctx, image,
+		sb.tcLogger(),
 		testcontainers.WithName(sb.id+"-updater"),
 		testcontainers.WithLabels(sb.Labels(labels.RoleUpdater, map[string]string{
 			labels.UpdaterProfile:     p.Name,

@@ -1,0 +1,59 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/monitor"
+)
+
+// TestConcurrentScanTrigger: a scan is triggered while one runs. The
+// second is skipped, as the profile says it answers, and counted in the
+// scans-skipped metric; the first completes.
+func TestConcurrentScanTrigger(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSkipBusyScan}, func(t *testing.T, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{})
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		before := w.nodes(ctx)
+		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+
+		started := time.Now()
+		first := make(chan harness.ScanResult, 1)
+		go func() {
+			res, err := w.updater.Scan(ctx)
+			if err != nil {
+				res.Body = err.Error()
+			}
+			first <- res
+		}()
+		// The first scan is under way once the updater stops an old node
+		// (both updaters stop before they recreate).
+		_, err = w.watcher.WaitFor(ctx, func(e monitor.Event) bool {
+			if e.Time.Before(started) || e.Node == "" {
+				return false
+			}
+			old := e.ContainerID == before[e.Node].ContainerID
+			return old && (e.Kind == monitor.EventContainerKill || e.Kind == monitor.EventContainerStop || e.Kind == monitor.EventContainerDie)
+		}, monitor.IncludePast())
+		require.NoError(t, err, "the first scan never began replacing a node")
+
+		second, err := w.updater.Scan(ctx)
+		require.NoError(t, err)
+		require.Equal(t, p.SkippedStatus, second.Status, "the second trigger's answer: %s", second.Body)
+
+		res := <-first
+		require.Equal(t, http.StatusOK, res.Status, "the first scan's answer: %s", res.Body)
+		md := w.scrapeAfterScans(ctx, 1)
+		w.requireDelta(w.first, md, p.Metrics.ScansSkipped, 1)
+		w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
+		require.EqualValues(t, 2, w.gauge(md, p.Metrics.Updated))
+	})
+}

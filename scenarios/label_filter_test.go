@@ -1,0 +1,52 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+)
+
+// EnableLabel is the label watchtower and its forks read with --label-enable.
+const EnableLabel = "com.centurylinklabs.watchtower.enable"
+
+// TestLabelFilters: with --label-enable, only containers labelled
+// enable=true are touched; one without the label and one with
+// enable=false never are.
+func TestLabelFilters(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapLabelFilter}, func(t *testing.T, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{
+			nodes: []harness.NodeSpec{
+				{Name: "controller", Labels: map[string]string{EnableLabel: "true"}},
+				{Name: "worker-0"},
+				{Name: "worker-1", Labels: map[string]string{EnableLabel: "false"}},
+			},
+			updater: harness.UpdaterOptions{LabelEnable: true},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		before := w.nodes(ctx)
+		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+
+		res := w.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+
+		after := w.nodes(ctx)
+		require.Equal(t, v2.Digest, after["controller"].Digest, "the enabled node was not updated")
+		require.NotEqual(t, before["controller"].ContainerID, after["controller"].ContainerID)
+		require.Equal(t, before["worker-0"], after["worker-0"], "a node without the enable label was touched")
+		require.Equal(t, before["worker-1"], after["worker-1"], "a node with enable=false was touched")
+		w.waitHealthy(ctx, "controller", after["controller"].ContainerID)
+
+		md := w.scrapeAfterScans(ctx, 1)
+		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned))
+		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated))
+		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+	})
+}

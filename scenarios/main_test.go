@@ -1,0 +1,137 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/images"
+	"github.com/drydock-dev/drydock/metricclient"
+)
+
+// suite is what every scenario shares: one engine client, one image set,
+// one metrics server for the whole run (spawned in TestMain, as gVisor's
+// metric tests do), and the profiles under test. It is built once in
+// TestMain and read-only afterwards.
+type suite struct {
+	cli       *client.Client
+	images    *images.Set
+	metrics   *metricclient.MetricClient
+	profiles  []harness.Profile
+	artifacts string // root for failure artifacts; "" means per-test temp dir
+	tmp       string // holds the metrics server's socket
+	cleanups  []func()
+}
+
+// the suite, set once by TestMain before any test runs.
+var s *suite
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	var err error
+	s, err = setup(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "scenarios: setup:", err)
+		return 1
+	}
+	defer s.teardown()
+	return m.Run()
+}
+
+func setup(ctx context.Context) (_ *suite, err error) {
+	st := &suite{artifacts: os.Getenv("DRYDOCK_ARTIFACTS")}
+	defer func() {
+		if err != nil {
+			st.teardown()
+		}
+	}()
+	if st.profiles, err = profilesUnderTest(); err != nil {
+		return nil, err
+	}
+	if st.cli, err = engine.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := harness.Prune(ctx, st.cli); err != nil {
+		return nil, fmt.Errorf("prune leftovers of earlier runs: %w", err)
+	}
+	if st.images, err = images.Ensure(ctx, st.cli, images.WithProgress(os.Stderr)); err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "drydock-scenarios-")
+	if err != nil {
+		return nil, err
+	}
+	st.tmp = dir
+	// The drydock binary of this checkout (the test runs in the module).
+	bin, cleanup, err := metricclient.BuildServerBinary(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("build the metrics server: %w", err)
+	}
+	st.cleanups = append(st.cleanups, cleanup)
+	// A unix socket in our temp dir: no port to clash with anything.
+	st.metrics = metricclient.NewMetricClient(filepath.Join(dir, "metrics.sock"),
+		metricclient.WithServerBinary(bin), metricclient.WithServerOutput(os.Stderr, os.Stderr))
+	if err := st.metrics.SpawnServer(ctx); err != nil {
+		return nil, fmt.Errorf("spawn the metrics server: %w", err)
+	}
+	return st, nil
+}
+
+func (st *suite) teardown() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if st.metrics != nil {
+		if err := st.metrics.ShutdownServer(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "scenarios: stop the metrics server:", err)
+		}
+		st.metrics.Close()
+	}
+	for _, c := range st.cleanups {
+		c()
+	}
+	if st.tmp != "" {
+		os.RemoveAll(st.tmp)
+	}
+	if st.cli != nil {
+		st.cli.Close()
+	}
+}
+
+// profilesUnderTest reads DRYDOCK_PROFILES and DRYDOCK_UPDATER_IMAGE.
+func profilesUnderTest() ([]harness.Profile, error) {
+	names := os.Getenv("DRYDOCK_PROFILES")
+	if names == "" {
+		names = harness.DefaultProfile + ",reference"
+	}
+	var out []harness.Profile
+	for _, n := range strings.Split(names, ",") {
+		n = strings.TrimSpace(n)
+		if n == "" {
+			continue
+		}
+		p, err := harness.ProfileByName(n)
+		if err != nil {
+			return nil, fmt.Errorf("DRYDOCK_PROFILES: %w", err)
+		}
+		out = append(out, p)
+	}
+	if p, ok, err := harness.ProfileFromEnv(os.Getenv); err != nil {
+		return nil, err
+	} else if ok {
+		out = append(out, p)
+	}
+	return out, nil
+}

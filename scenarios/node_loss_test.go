@@ -1,0 +1,50 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/monitor"
+)
+
+// TestNodeLoss: a node is killed; the Watcher reports container.die with
+// the exit code; the next scan updates the live node, leaves the dead one
+// as it is (no resurrection, no failure), and counts only what it scanned.
+func TestNodeLoss(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t *testing.T, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{})
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		before := w.nodes(ctx)
+		lost := w.cluster.Node("worker-0")
+		require.NoError(t, lost.Kill(ctx, "SIGKILL"))
+		die, err := w.watcher.WaitFor(ctx, func(e monitor.Event) bool {
+			return e.Kind == monitor.EventContainerDie && e.Node == "worker-0"
+		}, monitor.IncludePast())
+		require.NoError(t, err)
+		require.Equal(t, 137, die.ExitCode, "a SIGKILLed node exits 128+9")
+		require.Equal(t, before["worker-0"].ContainerID, die.ContainerID)
+
+		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+		res := w.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+
+		after := w.nodes(ctx)
+		require.Equal(t, v2.Digest, after["controller"].Digest, "the live node was not updated")
+		w.waitHealthy(ctx, "controller", after["controller"].ContainerID)
+		require.Equal(t, before["worker-0"].ContainerID, after["worker-0"].ContainerID, "the dead node was recreated")
+		require.False(t, after["worker-0"].Running, "the dead node was started again")
+
+		md := w.scrapeAfterScans(ctx, 1)
+		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned))
+		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated))
+		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+	})
+}

@@ -1,0 +1,76 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// TestRegistryDownDuringScan: the registry is down when a scan runs. The
+// scan finishes, nothing is lost or left half-replaced, and the failure
+// shows in the metrics; once the registry is back, the next scan updates.
+func TestRegistryDownDuringScan(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t *testing.T, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{})
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		before := w.nodes(ctx)
+		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+		require.NoError(t, w.sb.StopRegistry(ctx))
+
+		res := w.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+
+		require.Equal(t, before, w.nodes(ctx), "nodes changed while the registry was down")
+		requireNodeContainers(t, ctx, w, len(before))
+		md := w.scrapeAfterScans(ctx, 1)
+		require.EqualValues(t, len(before), w.gauge(md, p.Metrics.Failed), "the failed checks do not show")
+		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
+
+		// Back up: its blobs were on tmpfs, so publish v2 again.
+		require.NoError(t, w.sb.StartRegistry(ctx))
+		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+		res = w.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+		for name, n := range w.nodes(ctx) {
+			require.Equal(t, v2.Digest, n.Digest, "node %s after the registry came back", name)
+			w.waitHealthy(ctx, name, n.ContainerID)
+		}
+		requireNodeContainers(t, ctx, w, len(before))
+		md = w.scrapeAfterScans(ctx, 2)
+		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+		require.EqualValues(t, len(before), w.gauge(md, p.Metrics.Updated))
+	})
+}
+
+// requireNodeContainers asserts the sandbox has exactly n node containers,
+// all running: no half-replaced leftover (a renamed old container, a
+// created-but-not-started new one).
+func requireNodeContainers(t *testing.T, ctx context.Context, w *world, n int) {
+	t.Helper()
+	list, err := s.cli.ContainerList(ctx, client.ContainerListOptions{
+		All: true,
+		Filters: make(client.Filters).
+			Add("label", labels.Sandbox+"="+w.sb.ID()).
+			Add("label", labels.Role+"="+labels.RoleNode),
+	})
+	require.NoError(t, err)
+	var names []string
+	for _, c := range list.Items {
+		names = append(names, c.Names[0]+" "+string(c.State))
+	}
+	require.Len(t, list.Items, n, "node containers: %v", names)
+	for _, c := range list.Items {
+		require.Equal(t, "running", string(c.State), "node containers: %v", names)
+	}
+}

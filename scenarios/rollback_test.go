@@ -1,0 +1,55 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/monitor"
+)
+
+// TestHealthGatedRollback: a version whose app unit fails (so systemd is
+// degraded and the node unhealthy) is published; the updater tries it,
+// sees it unhealthy, and rolls back: the old image runs again in a new
+// container, healthy, and rollbacks and failed count it.
+func TestHealthGatedRollback(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHealthGatedRollback}, func(t *testing.T, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{
+			nodes:   []harness.NodeSpec{{Name: "controller"}},
+			updater: harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+		before := w.nodes(ctx)["controller"]
+		broken, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.UnitFails})
+		require.NoError(t, err)
+
+		res := w.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+
+		// The broken version did run, and turned unhealthy.
+		_, err = w.watcher.WaitFor(ctx, func(e monitor.Event) bool {
+			return e.Kind == monitor.EventContainerHealthStatus && e.Node == "controller" &&
+				e.ContainerID != before.ContainerID && e.Detail == "unhealthy"
+		}, monitor.IncludePast())
+		require.NoError(t, err, "the broken version %s never turned unhealthy", broken.Digest)
+
+		after := w.nodes(ctx)["controller"]
+		require.Equal(t, before.ImageID, after.ImageID, "the old image runs again")
+		require.Equal(t, w.v1.Digest, after.Digest)
+		require.NotEqual(t, before.ContainerID, after.ContainerID, "the rollback is a new container")
+		require.True(t, after.Running)
+		w.waitHealthy(ctx, "controller", after.ContainerID)
+		w.requireUnitActive(ctx)
+
+		md := w.scrapeAfterScans(ctx, 1)
+		w.requireDelta(w.first, md, p.Metrics.Rollbacks, 1)
+		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Failed))
+		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
+	})
+}

@@ -1,0 +1,75 @@
+package scenarios
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
+	"github.com/drydock-dev/drydock/harness"
+)
+
+// TestScopeIsolation: two sandboxes side by side, each with its own
+// updater, and a container outside every updater's scope that runs an
+// image with a newer version available. Each updater touches only its own
+// sandbox's nodes; nobody touches the outsider.
+func TestScopeIsolation(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t *testing.T, p harness.Profile) {
+		one := []harness.NodeSpec{{Name: "controller"}}
+		var a, b *world
+		var wg sync.WaitGroup
+		// Both worlds come up at once, as two parallel tests would.
+		wg.Go(func() { a = newWorld(t, p, worldSpec{nodes: one}) })
+		wg.Go(func() { b = newWorld(t, p, worldSpec{nodes: one}) })
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		defer cancel()
+
+		// The outsider: a third sandbox's app container with no scope
+		// label, running an image from a's registry.
+		c, err := harness.NewSandbox(ctx, harness.WithTest(t), harness.WithClient(s.cli), harness.WithImages(s.images))
+		require.NoError(t, err)
+		_, err = a.sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+		outsider, err := c.RunApp(ctx, harness.AppSpec{Name: "outsider", Image: a.sb.Ref("app", "stable"), Unscoped: true})
+		require.NoError(t, err)
+		_, err = a.sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+
+		aBefore, bBefore := a.nodes(ctx), b.nodes(ctx)
+		av2, err := a.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+		bv2, err := b.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+		require.NoError(t, err)
+
+		res := a.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+		require.Equal(t, av2.Digest, a.nodes(ctx)["controller"].Digest, "sandbox a's node was not updated by its own updater")
+		require.Equal(t, bBefore, b.nodes(ctx), "sandbox a's updater touched sandbox b")
+
+		res = b.scan(ctx)
+		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+		aAfter := a.nodes(ctx)
+		require.Equal(t, bv2.Digest, b.nodes(ctx)["controller"].Digest, "sandbox b's node was not updated by its own updater")
+		require.NotEqual(t, aBefore["controller"].ContainerID, aAfter["controller"].ContainerID)
+
+		insp, err := s.cli.ContainerInspect(ctx, outsider, client.ContainerInspectOptions{})
+		require.NoError(t, err, "the outsider is gone")
+		require.True(t, insp.Container.State.Running, "the outsider was stopped")
+		require.Equal(t, outsider, insp.Container.ID)
+
+		for _, w := range []*world{a, b} {
+			md := w.scrapeAfterScans(ctx, 1)
+			require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned), "sandbox %s scanned", w.sb.ID())
+			require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated), "sandbox %s updated", w.sb.ID())
+		}
+	})
+}

@@ -5,9 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/images"
 	"github.com/drydock-dev/drydock/harness/labels"
 	"github.com/drydock-dev/drydock/harness/nodeflags"
 )
@@ -193,13 +192,20 @@ func execIn(t testing.TB, cli *client.Client, id string, cmd ...string) string {
 	return out.String()
 }
 
-// nodeImage returns the node image reference, building it if needed.
+// nodeImage returns the engine reference of the node image, building it
+// if the engine lacks it (the first run on an empty engine takes about a
+// minute; later ones milliseconds).
 func nodeImage(t testing.TB, cli *client.Client) string {
 	t.Helper()
-	if ref := os.Getenv("DRYDOCK_TEST_NODE_IMAGE"); ref != "" {
-		return ref
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	set, err := images.Ensure(ctx, cli, images.Only(images.Node), images.WithProgress(tWriter{t}))
+	if err != nil {
+		t.Fatalf("node image: %v", err)
 	}
-	return "drydock-test/node:probe"
+	b, err := set.Get(images.Node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Ref
 }
-
-var _ = fmt.Sprintf

@@ -397,43 +397,75 @@ var ErrStopped = errors.New("watcher stopped")
 // arrives at any moment after the call is seen; with IncludePast, events
 // already in the timeline count too. When ctx ends first it returns a
 // *WaitError listing the last events seen instead.
+//
+// To wait for the effect of an action, arm the wait before acting
+// (Expect), or use IncludePast: an event that happens between the action
+// and the call to WaitFor is otherwise not "from now on".
 func (w *Watcher) WaitFor(ctx context.Context, match func(Event) bool, opts ...WaitOption) (Event, error) {
+	return w.Expect(match, opts...).Wait(ctx)
+}
+
+// Expectation is a wait armed before the action it waits for.
+type Expectation struct {
+	w      *Watcher
+	match  func(Event) bool
+	ch     <-chan Event
+	found  *Event // a match from the timeline (IncludePast)
+	recent ring
+	n      int
+}
+
+// Expect arms a wait for the first event, from now on (or, with
+// IncludePast, already in the timeline), for which match is true. Call
+// Wait for the result, or Cancel to give up; Wait cancels too.
+func (w *Watcher) Expect(match func(Event) bool, opts ...WaitOption) *Expectation {
 	cfg := waitConfig{recent: 20}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	e := &Expectation{w: w, match: match, recent: ring{max: max(cfg.recent, 1)}, n: cfg.recent}
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	// Subscribing and reading the timeline under one lock hold splits the
 	// events exactly: each is either in the snapshot or in the channel.
-	ch := w.subscribeLocked(max(w.buffer, 1024))
+	e.ch = w.subscribeLocked(max(w.buffer, 1024))
 	if cfg.past {
 		for _, ev := range w.timeline.slice() {
 			if match(ev) {
-				w.mu.Unlock()
-				w.Unsubscribe(ch)
-				return ev, nil
+				e.found = &ev
+				break
 			}
 		}
 	}
-	w.mu.Unlock()
-	defer w.Unsubscribe(ch)
+	return e
+}
 
-	recent := ring{max: max(cfg.recent, 1)}
+// Wait returns the armed wait's first match, or a *WaitError when ctx
+// ends or the Watcher stops first.
+func (e *Expectation) Wait(ctx context.Context) (Event, error) {
+	defer e.Cancel()
+	if e.found != nil {
+		return *e.found, nil
+	}
 	for {
 		select {
-		case ev, ok := <-ch:
+		case ev, ok := <-e.ch:
 			if !ok {
-				return Event{}, &WaitError{Err: ErrStopped, Seen: recent.lastN(cfg.recent)}
+				return Event{}, &WaitError{Err: ErrStopped, Seen: e.recent.lastN(e.n)}
 			}
-			if match(ev) {
+			if e.match(ev) {
 				return ev, nil
 			}
-			recent.add(ev)
+			e.recent.add(ev)
 		case <-ctx.Done():
-			return Event{}, &WaitError{Err: ctx.Err(), Seen: recent.lastN(cfg.recent), Missed: w.Dropped(ch)}
+			return Event{}, &WaitError{Err: ctx.Err(), Seen: e.recent.lastN(e.n), Missed: e.w.Dropped(e.ch)}
 		}
 	}
 }
+
+// Cancel releases the armed wait's subscription. It is safe to call more
+// than once.
+func (e *Expectation) Cancel() { e.w.Unsubscribe(e.ch) }
 
 // ring is a bounded list of the latest events.
 type ring struct {

@@ -26,10 +26,17 @@ func TestUnitFailureInNode(t *testing.T) {
 		return ev.Kind == EventMonitorAttached && ev.ContainerID == id
 	}, IncludePast())
 
-	execIn(t, cli, id, "systemd-run", "--unit=drydock-probe-fail", "false")
-	ev := waitFor(t, w, 30*time.Second, "unit.failed", func(ev Event) bool {
+	// Armed before the action: the unit fails while execIn still runs.
+	failed := w.Expect(func(ev Event) bool {
 		return ev.Kind == EventUnitFailed && ev.Unit == "drydock-probe-fail.service"
 	})
+	execIn(t, cli, id, "systemd-run", "--unit=drydock-probe-fail", "false")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, err := failed.Wait(ctx)
+	if err != nil {
+		t.Fatalf("waiting for unit.failed: %v", err)
+	}
 	if ev.Node != "worker-0" || ev.ContainerID != id || ev.Sandbox != sb || ev.State != "failed" {
 		t.Errorf("unit.failed event %+v: want node worker-0, container %s, sandbox %s", ev, id, sb)
 	}

@@ -150,3 +150,17 @@ func TestUnsubscribeTwice(t *testing.T) {
 	}
 	w.Wait()
 }
+
+func TestExpectArmedBeforeTheAction(t *testing.T) {
+	w := NewWatcher(nil, "dd-0000000000")
+	e := w.Expect(func(ev Event) bool { return ev.Kind == EventUnitFailed })
+	w.Publish(Event{Kind: EventUnitActive}) // the action's side effects
+	w.Publish(Event{Kind: EventUnitFailed, Unit: "x.service"})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ev, err := e.Wait(ctx)
+	if err != nil || ev.Unit != "x.service" {
+		t.Fatalf("%v, %v", ev, err)
+	}
+	e.Cancel() // again: harmless
+}

@@ -128,6 +128,7 @@ func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
 			return Built{}, err
 		}
 		b.progressf("built %s image in %s", imgName, time.Since(start).Round(time.Millisecond))
+		pruneOldLayouts(filepath.Dir(bt.Layout), tag, layoutMaxAge)
 	}
 	has, err := b.engineHas(ctx, bt.Ref, h)
 	if err != nil {
@@ -212,6 +213,27 @@ func (b *builder) buildLayout(ctx context.Context, bt Built, h string) error {
 		return fmt.Errorf("move layout into place: %w", err)
 	}
 	return nil
+}
+
+// layoutMaxAge is how long the layout of a superseded tag is kept in the
+// cache. Another checkout may still use it; if it is gone, that checkout
+// rebuilds it (Ensure checks that the layout exists), so this only bounds
+// the disk the cache takes (a node layout is about 60 MB).
+const layoutMaxAge = 24 * time.Hour
+
+// pruneOldLayouts removes layouts in dir, other than keep, not written for
+// maxAge. Called under the image's lock. Images in the engine are left
+// alone: containers may run them.
+func pruneOldLayouts(dir, keep string, maxAge time.Duration) {
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if !e.IsDir() || e.Name() == keep || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > maxAge {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 // removeStaleTemps removes temp dirs of crashed builds. Called under the

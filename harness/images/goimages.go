@@ -59,7 +59,7 @@ type goImage struct {
 	files      []layerFile // extra files (config) in the binary's layer
 }
 
-// goImages are the specs of the Go images other than the app.
+// goImageSpec returns the spec of a Go image other than the app.
 func (b *builder) goImageSpec(imgName string) (goImage, error) {
 	switch imgName {
 	case Registry:

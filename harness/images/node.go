@@ -146,7 +146,7 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 	}
 	img, err := mutate.Append(empty.Image,
 		mutate.Addendum{Layer: rootfs, History: v1.History{
-			CreatedBy: fmt.Sprintf("drydock: debootstrap --variant=%s --include=%s %s", debianVariant, b.mustPackages(), debianSuite),
+			CreatedBy: fmt.Sprintf("drydock: debootstrap --variant=%s --include=%s %s", debianVariant, b.packagesFlag(), debianSuite),
 			Created:   v1.Time{Time: layerTime},
 		}},
 		mutate.Addendum{Layer: appLayer, History: v1.History{
@@ -182,7 +182,8 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 	return WithConfig(img, appconfig.Default())
 }
 
-func (b *builder) mustPackages() string {
+// packagesFlag is the --include value, for the layer's history.
+func (b *builder) packagesFlag() string {
 	p, _ := b.nodePackages()
 	return strings.Join(p, ",")
 }

@@ -94,6 +94,17 @@ func NewMetricClient(addr string, opts ...Option) *MetricClient {
 
 func isUnix(addr string) bool { return strings.Contains(addr, "/") }
 
+// ServerPID returns the pid of the server this client spawned and has not
+// yet stopped, or 0.
+func (c *MetricClient) ServerPID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // Addr returns the server's address.
 func (c *MetricClient) Addr() string { return c.addr }
 

@@ -39,31 +39,31 @@ func Diff(before, after MetricData) (*MetricDiff, error) {
 	}
 	d := &MetricDiff{byName: map[string][]Change{}}
 	for name, as := range ai.byName {
-		old := map[string]*Series{}
-		for _, s := range bi.byName[name] {
-			old[formatLabels(s.Labels)] = s
+		old := map[string]*entry{}
+		for _, e := range bi.byName[name] {
+			old[formatPairs(e.labels)] = e
 		}
-		for _, s := range as {
-			k := formatLabels(s.Labels)
-			c := Change{Series: *s, After: s.Value}
+		for _, e := range as {
+			k := formatPairs(e.labels)
+			c := Change{Series: e.series(), After: e.value}
 			if o, ok := old[k]; ok {
-				c.Before = o.Value
+				c.Before = o.value
 				delete(old, k)
 			} else {
 				c.New = true
 			}
 			d.byName[name] = append(d.byName[name], c)
 		}
-		for _, s := range old {
-			d.byName[name] = append(d.byName[name], Change{Series: *s, Before: s.Value, Gone: true})
+		for _, e := range old {
+			d.byName[name] = append(d.byName[name], Change{Series: e.series(), Before: e.value, Gone: true})
 		}
 	}
 	for name, bs := range bi.byName {
 		if _, ok := ai.byName[name]; ok {
 			continue
 		}
-		for _, s := range bs {
-			d.byName[name] = append(d.byName[name], Change{Series: *s, Before: s.Value, Gone: true})
+		for _, e := range bs {
+			d.byName[name] = append(d.byName[name], Change{Series: e.series(), Before: e.value, Gone: true})
 		}
 	}
 	return d, nil

@@ -121,12 +121,57 @@ type parseState struct {
 
 // index holds the series of one exposition by sample name.
 type index struct {
-	byName     map[string][]*Series
+	byName     map[string][]*entry
 	histograms map[string][]*Histogram // by family name
 	names      []string                // sorted sample names
 }
 
 // NewMetricData wraps the text of an exposition. Nothing is parsed yet.
+// entry is a series in the index. Its labels are a sorted slice sharing the
+// parser's strings rather than a map: building 10,000 maps would cost more
+// than the parse itself. A Series (with a map) is made only for an answer.
+type entry struct {
+	name, family, typ string
+	labels            []labelPair
+	value             float64
+	timestampMs       int64 // 0: none
+}
+
+type labelPair struct{ name, value string }
+
+func (e *entry) series() Series {
+	l := make(map[string]string, len(e.labels))
+	for _, p := range e.labels {
+		l[p.name] = p.value
+	}
+	var ts time.Time
+	if e.timestampMs != 0 {
+		ts = time.UnixMilli(e.timestampMs)
+	}
+	return Series{Name: e.name, Family: e.family, Type: e.typ, Labels: l, Value: e.value, Timestamp: ts}
+}
+
+// get returns the value of label name, "" if absent.
+func (e *entry) get(name string) string {
+	for _, p := range e.labels {
+		if p.name == name {
+			return p.value
+		}
+	}
+	return ""
+}
+
+func (e *entry) matches(want map[string]string) bool {
+	for k, v := range want {
+		if e.get(k) != v {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *entry) String() string { return e.name + formatPairs(e.labels) }
+
 func NewMetricData(text string) MetricData {
 	return MetricData{raw: text, st: &parseState{}}
 }
@@ -181,7 +226,7 @@ func parse(raw string) (*index, error) {
 			fams = append(fams, mf)
 		}
 	}
-	idx := &index{byName: map[string][]*Series{}, histograms: map[string][]*Histogram{}}
+	idx := &index{byName: map[string][]*entry{}, histograms: map[string][]*Histogram{}}
 	for _, mf := range fams {
 		idx.add(mf)
 	}
@@ -201,57 +246,65 @@ func isOpenMetrics(raw string) bool {
 func (idx *index) add(mf *dto.MetricFamily) {
 	fam := mf.GetName()
 	typ := strings.ToLower(mf.GetType().String())
+	// One allocation for the entries of the family (histograms and
+	// summaries have several per metric, appended separately).
+	// A pointer into the slab stays valid when append moves it: the old
+	// array lives on for the entries already pointed to.
+	perMetric := 1
+	if t := mf.GetType(); t == dto.MetricType_SUMMARY || t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM {
+		perMetric = 2 // _sum and _count
+	}
+	slab := make([]entry, 0, perMetric*len(mf.GetMetric()))
 	for _, m := range mf.GetMetric() {
-		labels := make(map[string]string, len(m.GetLabel()))
+		labels := make([]labelPair, 0, len(m.GetLabel()))
 		for _, lp := range m.GetLabel() {
 			if lp.GetValue() != "" { // an empty label is no label
-				labels[lp.GetName()] = lp.GetValue()
+				labels = append(labels, labelPair{lp.GetName(), lp.GetValue()})
 			}
 		}
-		var ts time.Time
-		if m.TimestampMs != nil {
-			ts = time.UnixMilli(m.GetTimestampMs())
+		sort.Slice(labels, func(i, j int) bool { return labels[i].name < labels[j].name })
+		ts := m.GetTimestampMs()
+		put := func(name string, v float64) {
+			slab = append(slab, entry{name: name, family: fam, typ: typ, labels: labels, value: v, timestampMs: ts})
+			idx.byName[name] = append(idx.byName[name], &slab[len(slab)-1])
 		}
-		put := func(name string, extra map[string]string, v float64) {
-			l := labels
-			if len(extra) > 0 {
-				l = make(map[string]string, len(labels)+len(extra))
-				for k, v := range labels {
-					l[k] = v
-				}
-				for k, v := range extra {
-					l[k] = v
-				}
-			}
-			idx.byName[name] = append(idx.byName[name], &Series{
-				Name: name, Family: fam, Type: typ, Labels: l, Value: v, Timestamp: ts,
-			})
+		putExtra := func(name, k, kv string, v float64) {
+			l := make([]labelPair, 0, len(labels)+1)
+			l = append(l, labels...)
+			l = append(l, labelPair{k, kv})
+			sort.Slice(l, func(i, j int) bool { return l[i].name < l[j].name })
+			e := &entry{name: name, family: fam, typ: typ, labels: l, value: v, timestampMs: ts}
+			idx.byName[name] = append(idx.byName[name], e)
 		}
 		switch mf.GetType() {
 		case dto.MetricType_COUNTER:
-			put(fam, nil, m.GetCounter().GetValue())
+			put(fam, m.GetCounter().GetValue())
 		case dto.MetricType_GAUGE:
-			put(fam, nil, m.GetGauge().GetValue())
+			put(fam, m.GetGauge().GetValue())
 		case dto.MetricType_SUMMARY:
 			s := m.GetSummary()
 			for _, q := range s.GetQuantile() {
-				put(fam, map[string]string{"quantile": formatFloat(q.GetQuantile())}, q.GetValue())
+				putExtra(fam, "quantile", formatFloat(q.GetQuantile()), q.GetValue())
 			}
-			put(fam+"_sum", nil, s.GetSampleSum())
-			put(fam+"_count", nil, float64(s.GetSampleCount()))
+			put(fam+"_sum", s.GetSampleSum())
+			put(fam+"_count", float64(s.GetSampleCount()))
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			h := m.GetHistogram()
-			hist := &Histogram{Labels: labels, Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
+			lm := make(map[string]string, len(labels))
+			for _, p := range labels {
+				lm[p.name] = p.value
+			}
+			hist := &Histogram{Labels: lm, Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
 			for _, b := range h.GetBucket() {
 				hist.Buckets = append(hist.Buckets, Bucket{UpperBound: b.GetUpperBound(), Count: b.GetCumulativeCount()})
-				put(fam+"_bucket", map[string]string{"le": formatFloat(b.GetUpperBound())}, float64(b.GetCumulativeCount()))
+				putExtra(fam+"_bucket", "le", formatFloat(b.GetUpperBound()), float64(b.GetCumulativeCount()))
 			}
 			sort.SliceStable(hist.Buckets, func(i, j int) bool { return hist.Buckets[i].UpperBound < hist.Buckets[j].UpperBound })
 			idx.histograms[fam] = append(idx.histograms[fam], hist)
-			put(fam+"_sum", nil, h.GetSampleSum())
-			put(fam+"_count", nil, float64(h.GetSampleCount()))
+			put(fam+"_sum", h.GetSampleSum())
+			put(fam+"_count", float64(h.GetSampleCount()))
 		default: // untyped, and anything newer
-			put(fam, nil, m.GetUntyped().GetValue())
+			put(fam, m.GetUntyped().GetValue())
 		}
 	}
 }
@@ -272,8 +325,8 @@ func (m MetricData) All(name string) ([]Series, error) {
 		return nil, err
 	}
 	out := make([]Series, 0, len(idx.byName[name]))
-	for _, s := range idx.byName[name] {
-		out = append(out, *s)
+	for _, e := range idx.byName[name] {
+		out = append(out, e.series())
 	}
 	return out, nil
 }
@@ -286,22 +339,22 @@ func (m MetricData) Find(name string, wantLabels map[string]string) (Series, err
 	if err != nil {
 		return Series{}, err
 	}
-	s, err := idx.find(name, wantLabels)
+	e, err := idx.find(name, wantLabels)
 	if err != nil {
 		return Series{}, err
 	}
-	return *s, nil
+	return e.series(), nil
 }
 
-func (idx *index) find(name string, want map[string]string) (*Series, error) {
+func (idx *index) find(name string, want map[string]string) (*entry, error) {
 	all, ok := idx.byName[name]
 	if !ok {
 		return nil, fmt.Errorf("metric %s: %w: no series by that name%s", name, ErrNoMatch, idx.nearest(name))
 	}
-	var match []*Series
-	for _, s := range all {
-		if labelsMatch(s.Labels, want) {
-			match = append(match, s)
+	var match []*entry
+	for _, e := range all {
+		if e.matches(want) {
+			match = append(match, e)
 		}
 	}
 	switch len(match) {
@@ -367,14 +420,14 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
-func listSeries(ss []*Series, limit int) string {
+func listSeries(ss []*entry, limit int) string {
 	var b strings.Builder
 	for i, s := range ss {
 		if i == limit {
 			fmt.Fprintf(&b, "\n\t... and %d more", len(ss)-limit)
 			break
 		}
-		fmt.Fprintf(&b, "\n\t%s %s", formatLabels(s.Labels), formatFloat(s.Value))
+		fmt.Fprintf(&b, "\n\t%s %s", formatPairs(s.labels), formatFloat(s.value))
 	}
 	return b.String()
 }
@@ -398,11 +451,27 @@ func formatLabels(l map[string]string) string {
 	return b.String()
 }
 
+// formatPairs writes sorted pairs as formatLabels does.
+func formatPairs(l []labelPair) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, p := range l {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(p.name)
+		b.WriteByte('=')
+		b.WriteString(strconv.Quote(p.value))
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
 // toInteger converts a sample value that must be a whole number.
-func toInteger(s *Series) (int64, error) {
-	v := s.Value
+func toInteger(s *entry) (int64, error) {
+	v := s.value
 	// 2^63 itself is not representable, hence >=.
 	if math.IsNaN(v) || math.IsInf(v, 0) || v != math.Trunc(v) || v >= math.MaxInt64 || v < math.MinInt64 {
 		return 0, fmt.Errorf("%s: %w: %s", s, ErrNotInteger, formatFloat(v))
@@ -413,12 +482,20 @@ func toInteger(s *Series) (int64, error) {
 // GetPrometheusInteger returns the integer value and timestamp of the one
 // series with the given name whose labels include wantLabels.
 func (m MetricData) GetPrometheusInteger(metricName string, wantLabels map[string]string) (int64, time.Time, error) {
-	s, err := m.Find(metricName, wantLabels)
+	idx, err := m.index()
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	v, err := toInteger(&s)
-	return v, s.Timestamp, err
+	e, err := idx.find(metricName, wantLabels)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	v, err := toInteger(e)
+	var ts time.Time
+	if e.timestampMs != 0 {
+		ts = time.UnixMilli(e.timestampMs)
+	}
+	return v, ts, err
 }
 
 // GetPrometheusFloat is GetPrometheusInteger for any value, NaN and ±Inf

@@ -12,11 +12,16 @@ import (
 	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
 	"github.com/drydock-dev/drydock/harness"
 	"github.com/drydock-dev/drydock/harness/labels"
+	"github.com/drydock-dev/drydock/metricclient"
 )
 
 // TestRegistryDownDuringScan: the registry is down when a scan runs. The
 // scan finishes, nothing is lost or left half-replaced, and the failure
-// shows in the metrics; once the registry is back, the next scan updates.
+// shows in the metrics: the metrics server counts its failed scrape of the
+// registry, and an updater that counts failed pulls counts one per
+// container (one that does not, as its profile says, must report 0, so a
+// change either way is caught). Once the registry is back, the next scan
+// updates.
 func TestRegistryDownDuringScan(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t *testing.T, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
@@ -33,8 +38,19 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		require.Equal(t, before, w.nodes(ctx), "nodes changed while the registry was down")
 		requireNodeContainers(t, ctx, w, len(before))
 		md := w.scrapeAfterScans(ctx, 1)
-		require.EqualValues(t, len(before), w.gauge(md, p.Metrics.Failed), "the failed checks do not show")
+		wantFailed := 0
+		if p.Has(harness.CapCountsFailedPulls) {
+			wantFailed = len(before)
+		} else {
+			t.Logf("profile %s does not count failed pulls: %s must stay 0", p.Name, p.Metrics.Failed)
+		}
+		require.EqualValues(t, wantFailed, w.gauge(md, p.Metrics.Failed), "failed containers while the registry was down")
 		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
+		d, err := metricclient.Diff(w.first, md)
+		require.NoError(t, err)
+		scrapeErrs, err := d.Delta("drydock_scrape_errors_total", map[string]string{metricclient.LabelSandbox: w.sb.ID(), "source": "registry"})
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, scrapeErrs, 1.0, "the metrics server did not count the registry as down")
 
 		// Back up: its blobs were on tmpfs, so publish v2 again.
 		require.NoError(t, w.sb.StartRegistry(ctx))

@@ -114,6 +114,10 @@ type Event struct {
 	ExitCode int
 	// Err is set on monitor.error events.
 	Err error
+	// Snapshot marks a unit event that reports a unit's state as found
+	// when the monitor attached (see WithSnapshot), not a change; its Time
+	// is when the snapshot was taken.
+	Snapshot bool
 }
 
 // String formats the event on one line, for logs and failure messages.
@@ -142,6 +146,9 @@ func (e Event) String() string {
 	}
 	if e.Err != nil {
 		fmt.Fprintf(&b, " err=%q", e.Err.Error())
+	}
+	if e.Snapshot {
+		b.WriteString(" (snapshot)")
 	}
 	return b.String()
 }

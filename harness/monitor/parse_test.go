@@ -380,3 +380,35 @@ func FuzzBusLabelRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func TestParseUnitList(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(testdata, "busctl/systemctl-list-units-services.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	units := ParseUnitList(string(b))
+	byName := map[string]UnitState{}
+	for _, u := range units {
+		byName[u.Unit] = u
+	}
+	for _, want := range []UnitState{
+		{"drydock-app.service", "loaded", "active", "running"},
+		{"drydock-fail.service", "loaded", "failed", "failed"},
+		{"auditd.service", "not-found", "inactive", "dead"},
+		{"getty@tty1.service", "masked", "inactive", "dead"},
+		{"systemd-journal-flush.service", "loaded", "active", "exited"},
+	} {
+		if got := byName[want.Unit]; got != want {
+			t.Errorf("%s: %+v, want %+v", want.Unit, got, want)
+		}
+	}
+	if len(units) < 50 {
+		t.Errorf("%d units parsed", len(units))
+	}
+	// The marker systemctl puts before failed or missing units, and
+	// junk, are handled.
+	got := ParseUnitList("● x.service loaded failed failed X\n\nno\n")
+	if d := cmp.Diff([]UnitState{{"x.service", "loaded", "failed", "failed"}}, got); d != "" {
+		t.Errorf("(-want +got):\n%s", d)
+	}
+}

@@ -225,6 +225,17 @@ func WithAllStates() SystemdOption {
 	return func(m *SystemdMonitor) { m.allStates = true }
 }
 
+// WithSnapshot sets which units' states are reported when the monitor
+// attaches (systemctl list-units patterns; default "*.service"). A unit
+// that reached its state before the monitor attached, as a node's app
+// unit may on a fast boot, is then still reported, and a wait for it
+// needs no race with the boot. Units that are inactive are not reported
+// (that is every unit's state before it first starts). No patterns: no
+// snapshot.
+func WithSnapshot(patterns ...string) SystemdOption {
+	return func(m *SystemdMonitor) { m.snapshot = patterns }
+}
+
 // SystemdMonitor follows the unit state changes inside one node container
 // by running busctl monitor in it (a Docker exec through the Go client).
 type SystemdMonitor struct {
@@ -232,11 +243,12 @@ type SystemdMonitor struct {
 	target    NodeTarget
 	log       *slog.Logger
 	allStates bool
+	snapshot  []string
 }
 
 // NewSystemdMonitor returns a monitor for one node container.
 func NewSystemdMonitor(cli NodeClient, node NodeTarget, opts ...SystemdOption) *SystemdMonitor {
-	m := &SystemdMonitor{cli: cli, target: node, log: slog.New(slog.DiscardHandler)}
+	m := &SystemdMonitor{cli: cli, target: node, log: slog.New(slog.DiscardHandler), snapshot: []string{"*.service"}}
 	for _, o := range opts {
 		o(m)
 	}
@@ -279,7 +291,6 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 		}
 	}
 	retry := newBackoff(100*time.Millisecond, 2*time.Second)
-	last := map[string]string{} // unit -> last reported ActiveState
 	for {
 		if err := m.waitForBus(ctx, c.ID, retry); err != nil {
 			if errors.Is(err, errNodeGone) {
@@ -287,7 +298,7 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 			}
 			return err
 		}
-		attached, err := m.follow(ctx, c.ID, base, last, emit)
+		attached, err := m.follow(ctx, c.ID, base, emit)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -364,7 +375,10 @@ func hasBusDaemon(top client.ContainerTopResult) bool {
 
 // follow runs busctl monitor once and reads it to its end. attached
 // reports whether busctl's match went live.
-func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, last map[string]string, emit func(Event)) (bool, error) {
+func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, emit func(Event)) (bool, error) {
+	// The states reported during this attachment. A new attachment starts
+	// afresh, so its first report of each unit is its state then.
+	last := &unitStates{m: map[string]string{}}
 	ex, err := m.cli.ExecCreate(ctx, id, client.ExecCreateOptions{
 		Cmd:          BusctlMonitorCommand,
 		AttachStdout: true,
@@ -386,10 +400,15 @@ func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, last
 	// Without a TTY the engine multiplexes stdout and stderr on the one
 	// connection (API 1.41 still labels it raw-stream), so demultiplex.
 	outR, outW := io.Pipe()
+	var snapshots sync.WaitGroup
+	defer snapshots.Wait()
 	readyW := &lineWatch{want: busctlReady, onMatch: func() {
 		ev := base
 		ev.Kind, ev.Time = EventMonitorAttached, time.Now()
 		emit(ev)
+		if len(m.snapshot) > 0 {
+			snapshots.Go(func() { m.reportSnapshot(ctx, id, base, last, emit) })
+		}
 	}}
 	go func() {
 		_, err := stdcopy.StdCopy(outW, readyW, att.Reader)
@@ -409,10 +428,9 @@ func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, last
 			case perr != nil:
 				m.log.Warn("unparsable busctl line", "node", base.Node, "err", perr)
 			case ok:
-				if !m.allStates && last[ev.Unit] == ev.State {
+				if !last.set(ev.Unit, ev.State) && !m.allStates {
 					continue
 				}
-				last[ev.Unit] = ev.State
 				out := base
 				out.Kind, out.Unit, out.State, out.Detail, out.Time = ev.Kind, ev.Unit, ev.State, ev.Detail, ev.Time
 				if out.Time.IsZero() {
@@ -431,6 +449,118 @@ func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, last
 			return attached, rerr
 		}
 	}
+}
+
+// unitStates is the last state reported per unit, shared by the busctl
+// reader and the snapshot.
+type unitStates struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// set records state and reports whether it is a change.
+func (u *unitStates) set(unit, state string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m[unit] == state {
+		return false
+	}
+	u.m[unit] = state
+	return true
+}
+
+// setIfUnknown records state only for a unit with no state yet: a change
+// busctl reported is newer than any snapshot.
+func (u *unitStates) setIfUnknown(unit, state string) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.m[unit]; ok {
+		return false
+	}
+	u.m[unit] = state
+	return true
+}
+
+// SnapshotCommand returns the command that lists the units matching
+// patterns, one per line: UNIT LOAD ACTIVE SUB DESCRIPTION.
+func SnapshotCommand(patterns ...string) []string {
+	return append([]string{"systemctl", "list-units", "--all", "--plain", "--no-legend", "--no-pager", "--full"}, patterns...)
+}
+
+// UnitState is one line of a unit list.
+type UnitState struct {
+	Unit, Load, Active, Sub string
+}
+
+// ParseUnitList reads the output of SnapshotCommand. Lines that do not
+// have the four leading columns are skipped.
+func ParseUnitList(out string) []UnitState {
+	var units []UnitState
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		// systemctl marks units that are not found or failed with a "●"
+		// in front, --plain or not.
+		if len(f) > 0 && f[0] == "●" {
+			f = f[1:]
+		}
+		if len(f) < 4 || strings.Contains(f[0], "/") {
+			continue
+		}
+		units = append(units, UnitState{Unit: f[0], Load: f[1], Active: f[2], Sub: f[3]})
+	}
+	return units
+}
+
+// reportSnapshot lists the units and reports those busctl has not yet
+// reported, unless they are inactive.
+func (m *SystemdMonitor) reportSnapshot(ctx context.Context, id string, base Event, last *unitStates, emit func(Event)) {
+	out, err := m.execOutput(ctx, id, SnapshotCommand(m.snapshot...))
+	if err != nil {
+		if ctx.Err() == nil {
+			m.log.Warn("unit snapshot failed", "node", base.Node, "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	for _, u := range ParseUnitList(out) {
+		if u.Active == "inactive" || u.Load == "not-found" {
+			continue
+		}
+		if !last.setIfUnknown(u.Unit, u.Active) {
+			continue
+		}
+		ev := base
+		ev.Kind, ev.Unit, ev.State, ev.Detail, ev.Time, ev.Snapshot = EventKind("unit."+u.Active), u.Unit, u.Active, u.Sub, now, true
+		emit(ev)
+	}
+}
+
+// execOutput runs a short command in the container and returns its
+// stdout.
+func (m *SystemdMonitor) execOutput(ctx context.Context, id string, cmd []string) (string, error) {
+	ex, err := m.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	if err != nil {
+		return "", fmt.Errorf("exec %v: %w", cmd, err)
+	}
+	att, err := m.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
+	if err != nil {
+		return "", fmt.Errorf("exec %v: %w", cmd, err)
+	}
+	defer att.Close()
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
+	var stdout, stderr bytes.Buffer
+	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
+		return "", fmt.Errorf("exec %v: %w", cmd, err)
+	}
+	ins, err := m.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
+	if err != nil {
+		return "", fmt.Errorf("exec %v: %w", cmd, err)
+	}
+	if ins.ExitCode != 0 {
+		return "", fmt.Errorf("exec %v: exit code %d: %s", cmd, ins.ExitCode, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 // lineWatch collects stderr and calls onMatch once when it has seen want.

@@ -93,6 +93,12 @@ func TestRecreatedNodeReattaches(t *testing.T) {
 	waitFor(t, w, 60*time.Second, "the unit monitor of the new container", func(ev Event) bool {
 		return ev.Kind == EventMonitorAttached && ev.ContainerID == second && ev.Node == "controller"
 	}, IncludePast())
+	// The node image's app unit is reported for the new container, whether
+	// it became active before the monitor attached (snapshot) or after.
+	app := waitFor(t, w, 60*time.Second, "drydock-app.service active in the new container", func(ev Event) bool {
+		return ev.Kind == EventUnitActive && ev.Unit == "drydock-app.service" && ev.ContainerID == second
+	}, IncludePast())
+	t.Logf("app unit: %s", app)
 	execIn(t, cli, second, "systemd-run", "--unit=drydock-after-recreate", "true")
 	ev := waitFor(t, w, 30*time.Second, "a unit event from the new container", func(ev Event) bool {
 		return ev.Kind == EventUnitInactive && ev.Unit == "drydock-after-recreate.service"

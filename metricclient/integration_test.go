@@ -1,0 +1,260 @@
+package metricclient
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/images"
+	"github.com/drydock-dev/drydock/harness/labels"
+)
+
+// TestIntegration runs the real server process against the real engine with
+// two sandboxes' worth of labelled containers: real registries, a node-like
+// container, and an updater whose API never answers.
+func TestIntegration(t *testing.T) {
+	bin := needBinary(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		t.Skipf("no engine: %v", err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	set, err := images.Ensure(ctx, cli, images.Only(images.Registry))
+	require.NoError(t, err)
+	reg, err := set.Get(images.Registry)
+	require.NoError(t, err)
+	owner, err := labels.Self(labels.OwnerProcess)
+	require.NoError(t, err)
+
+	// An updater API that accepts the connection and never answers.
+	hung := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hung:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(hanging.Close)
+	t.Cleanup(func() { close(hung) })
+
+	sb1, sb2 := sandboxID(t), sandboxID(t)
+	created := time.Now().UTC().Format(time.RFC3339)
+	base := func(sb, role string) map[string]string {
+		l := owner.Labels()
+		l[labels.Sandbox], l[labels.Role], l[labels.Created] = sb, role, created
+		return l
+	}
+
+	// Each sandbox's registry, with its API and debug listener on loopback
+	// host ports chosen here, since the labels must name them at create
+	// time.
+	api1, dbg1 := runRegistry(t, ctx, cli, reg.Ref, base(sb1, labels.RoleRegistry))
+	api2, _ := runRegistry(t, ctx, cli, reg.Ref, base(sb2, labels.RoleRegistry))
+
+	// A node-like container in sandbox 1 (the registry image is what this
+	// engine has; what runs in it does not matter here).
+	node := base(sb1, labels.RoleNode)
+	node[labels.Cluster], node[labels.Node] = "c1", "worker-0"
+	runContainer(t, ctx, cli, &container.Config{Image: reg.Ref, Labels: node}, &container.HostConfig{}, true)
+
+	// Sandbox 2's updater hangs. It is created and not started: the server
+	// finds sandboxes from containers in every state.
+	upd := base(sb2, labels.RoleUpdater)
+	upd[labels.UpdaterProfile], upd[labels.UpdaterAPI] = "hanging", hanging.URL
+	runContainer(t, ctx, cli, &container.Config{Image: reg.Ref, Labels: upd}, &container.HostConfig{}, false)
+
+	// Registry traffic that tells the sandboxes apart: 3 GET /v2/ on the
+	// first, 1 on the second.
+	waitGet(t, ctx, api1+"/v2/")
+	get(t, ctx, api1+"/v2/")
+	get(t, ctx, api1+"/v2/")
+	waitGet(t, ctx, api2+"/v2/")
+	waitGet(t, ctx, dbg1+"/metrics")
+
+	// The target deadline leaves room for the engine's one-shot stats,
+	// which can take up to its one-second collection tick.
+	const targetTimeout, scrapeTimeout = 3 * time.Second, 6 * time.Second
+	c := NewMetricClient(filepath.Join(t.TempDir(), "metrics.sock"),
+		WithServerBinary(bin), WithServerOutput(testWriter{t}, testWriter{t}))
+	defer c.Close()
+	require.NoError(t, c.SpawnServer(ctx, "-v",
+		"--target-timeout", targetTimeout.String(), "--scrape-timeout", scrapeTimeout.String()))
+	pid := c.ServerPID()
+
+	start := time.Now()
+	m, err := c.GetMetrics(ctx, map[string]string{"max_staleness": "0s"})
+	took := time.Since(start)
+	require.NoError(t, err)
+	// The hanging updater costs its target deadline, not the scrape's.
+	assert.Less(t, took, scrapeTimeout, "scrape took %v", took)
+
+	base200 := map[string]string{"handler": "base", "code": "200", "method": "get", "source": "registry"}
+	v, _, err := m.GetPrometheusContainerInteger(WantMetric{Metric: "registry_http_requests_total", Sandbox: sb1, ExtraLabels: base200})
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, v)
+	v, _, err = m.GetPrometheusContainerInteger(WantMetric{Metric: "registry_http_requests_total", Sandbox: sb2, ExtraLabels: base200})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v)
+
+	md, err := m.GetSandboxMetadataMetric(WantMetric{Sandbox: sb1})
+	require.NoError(t, err)
+	assert.Equal(t, "c1", md["cluster"])
+	assert.Equal(t, created, md["created"])
+	assert.Equal(t, "2", md["containers"])
+	md, err = m.GetSandboxMetadataMetric(WantMetric{Sandbox: sb2})
+	require.NoError(t, err)
+	assert.Equal(t, "hanging", md["updater"])
+	assert.Equal(t, reg.Ref, md["updater_image"])
+
+	v, _, err = m.GetPrometheusContainerInteger(WantMetric{Metric: "drydock_container_running", Sandbox: sb1, Cluster: "c1", Node: "worker-0"})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v)
+	pids, _, err := m.GetPrometheusContainerInteger(WantMetric{Metric: "drydock_container_pids", Sandbox: sb1, Node: "worker-0"})
+	require.NoError(t, err)
+	assert.Positive(t, pids)
+	mem, _, err := m.GetPrometheusContainerFloat(WantMetric{Metric: "drydock_container_memory_bytes", Sandbox: sb1, Node: "worker-0"})
+	require.NoError(t, err)
+	assert.Positive(t, mem)
+	info, err := m.Find("drydock_container_info", map[string]string{"sandbox": sb1, "node": "worker-0"})
+	require.NoError(t, err)
+	assert.Equal(t, reg.Ref, info.Labels["image"])
+	assert.NotEmpty(t, info.Labels["image_id"])
+	v, _, err = m.GetPrometheusContainerInteger(WantMetric{Metric: "drydock_container_running", Sandbox: sb2,
+		ExtraLabels: map[string]string{"role": labels.RoleUpdater}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 0, v, "the updater was never started")
+
+	// The hanging updater is a counted error and missing series, no more.
+	v, _, err = m.GetPrometheusContainerInteger(WantMetric{Metric: "drydock_scrape_errors_total", Sandbox: sb2,
+		ExtraLabels: map[string]string{"source": "updater"}})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v)
+	_, err = m.Find("drydock_scrape_errors_total", map[string]string{"sandbox": sb1})
+	require.ErrorIs(t, err, ErrNoMatch, "sandbox 1 had no failed target")
+
+	// A second scrape: sandbox 1's registry saw one more GET /v2/.
+	get(t, ctx, api1+"/v2/")
+	m2, err := c.GetMetrics(ctx, nil)
+	require.NoError(t, err)
+	d, err := Diff(m, m2)
+	require.NoError(t, err)
+	require.NoError(t, d.ExpectDelta(WantMetric{Metric: "registry_http_requests_total", Sandbox: sb1, ExtraLabels: base200}, 1))
+	require.NoError(t, d.ExpectDelta(WantMetric{Metric: "registry_http_requests_total", Sandbox: sb2, ExtraLabels: base200}, 0))
+	require.NoError(t, d.ExpectDelta(WantMetric{Metric: "drydock_scrape_errors_total", Sandbox: sb2,
+		ExtraLabels: map[string]string{"source": "updater"}}, 1))
+
+	require.NoError(t, c.ShutdownServer(ctx))
+	assert.True(t, processGone(pid), "server process %d left behind", pid)
+}
+
+func sandboxID(t *testing.T) string {
+	b := make([]byte, 5)
+	_, err := rand.Read(b)
+	require.NoError(t, err)
+	return "dd-" + hex.EncodeToString(b)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// runRegistry starts a registry container and returns the base URLs of its
+// API and debug listener on the host.
+func runRegistry(t *testing.T, ctx context.Context, cli *client.Client, ref string, l map[string]string) (apiURL, debugURL string) {
+	apiPort, debugPort := freePort(t), freePort(t)
+	apiURL = "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	debugURL = "http://127.0.0.1:" + strconv.Itoa(debugPort)
+	l[labels.RegistryAddr] = "localhost:" + strconv.Itoa(apiPort)
+	l[labels.RegistryMetrics] = debugURL + "/metrics"
+	loopback := netip.MustParseAddr("127.0.0.1")
+	runContainer(t, ctx, cli, &container.Config{Image: ref, Labels: l}, &container.HostConfig{
+		// Loopback only: nothing of a test is exposed beyond this machine.
+		PortBindings: network.PortMap{
+			network.MustParsePort("5000/tcp"): {{HostIP: loopback, HostPort: strconv.Itoa(apiPort)}},
+			network.MustParsePort("5001/tcp"): {{HostIP: loopback, HostPort: strconv.Itoa(debugPort)}},
+		},
+	}, true)
+	return apiURL, debugURL
+}
+
+// runContainer creates (and maybe starts) a container, removed when the
+// test ends.
+func runContainer(t *testing.T, ctx context.Context, cli *client.Client, cfg *container.Config, hc *container.HostConfig, start bool) string {
+	t.Helper()
+	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := cli.ContainerRemove(cctx, res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			t.Errorf("remove container %.12s: %v", res.ID, err)
+		}
+	})
+	if start {
+		_, err = cli.ContainerStart(ctx, res.ID, client.ContainerStartOptions{})
+		require.NoError(t, err)
+	}
+	return res.ID
+}
+
+func get(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	require.NoError(t, tryGet(ctx, url))
+}
+
+// waitGet GETs url until it answers 200 (a container needs a moment to
+// listen).
+func waitGet(t *testing.T, ctx context.Context, url string) {
+	t.Helper()
+	for {
+		err := tryGet(ctx, url)
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never answered: %v", url, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func tryGet(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}

@@ -20,6 +20,10 @@ import (
 	"github.com/drydock-dev/drydock/harness/nodeflags"
 )
 
+// StopSignalLabel is the label watchtower reads for the signal that stops
+// a container.
+const StopSignalLabel = "com.centurylinklabs.watchtower.stop-signal"
+
 // AppUnit is the systemd unit that runs the app inside a node.
 const AppUnit = "drydock-app.service"
 
@@ -202,6 +206,11 @@ func (n *Node) start(ctx context.Context, spec NodeSpec, allowDegraded bool) err
 		labels.Node:    n.name,
 		// The updater is scoped to the sandbox: see ScopeLabel.
 		ScopeLabel: sb.id,
+		// watchtower stops a container with the signal in this label,
+		// else SIGTERM, and ignores the container's own stop signal;
+		// systemd answers SIGTERM by re-executing itself, so without it
+		// every stop waits out watchtower's 10 s timeout and a SIGKILL.
+		StopSignalLabel: nodeflags.StopSignal,
 	})
 	maps.Copy(l, spec.Labels)
 	ctr, err := testcontainers.Run(ctx, n.c.image,

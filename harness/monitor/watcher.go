@@ -44,6 +44,12 @@ func WithTimelineSize(n int) Option {
 	return func(w *Watcher) { w.timelineSize = max(n, 1) }
 }
 
+// WithStartTimeout bounds how long Start waits for the engine's event
+// stream to connect (default 30s).
+func WithStartTimeout(d time.Duration) Option {
+	return func(w *Watcher) { w.startTimeout = d }
+}
+
 // WithImages makes the Watcher report image events whose reference starts
 // with prefix (see WithImageRefPrefix).
 func WithImages(prefix string) Option {
@@ -74,6 +80,7 @@ type Watcher struct {
 	log          *slog.Logger
 	buffer       int
 	timelineSize int
+	startTimeout time.Duration
 	dockerOpts   []DockerOption
 	systemdOpts  []SystemdOption
 
@@ -108,6 +115,7 @@ func NewWatcher(cli Client, sandboxID string, opts ...Option) *Watcher {
 		log:          slog.New(slog.DiscardHandler),
 		buffer:       256,
 		timelineSize: 4096,
+		startTimeout: 30 * time.Second,
 		subs:         map[<-chan Event]*subscriber{},
 		units:        map[string]*unitWatch{},
 	}
@@ -122,7 +130,8 @@ func NewWatcher(cli Client, sandboxID string, opts ...Option) *Watcher {
 
 // Start begins watching: it connects to the engine's event stream first,
 // so that nothing the nodes do afterwards is missed, then starts a unit
-// monitor for each node. Cancel ctx to stop every monitor, then call Wait.
+// monitor for each node. Cancel ctx to stop every monitor, then call Wait
+// (also when Start returned an error: the monitors may have started).
 func (w *Watcher) Start(ctx context.Context, nodes []NodeTarget) error {
 	w.mu.Lock()
 	if w.started {
@@ -139,10 +148,20 @@ func (w *Watcher) Start(ctx context.Context, nodes []NodeTarget) error {
 		defer w.wg.Done()
 		_ = dm.Run(ctx, w.fromDocker)
 	}()
+	timer := time.NewTimer(w.startTimeout)
+	defer timer.Stop()
 	select {
 	case <-dm.Connected():
 	case <-ctx.Done():
 		return fmt.Errorf("watcher for sandbox %s: connect to the engine's event stream: %w", w.sandbox, ctx.Err())
+	case <-timer.C:
+		var last string
+		for _, ev := range w.Timeline() {
+			if ev.Kind == EventMonitorError {
+				last = ": " + ev.Err.Error()
+			}
+		}
+		return fmt.Errorf("watcher for sandbox %s: the engine's event stream did not connect within %v%s", w.sandbox, w.startTimeout, last)
 	}
 	return w.AddNodes(ctx, nodes)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -376,3 +377,38 @@ func TestSandboxesSideBySide(t *testing.T) {
 }
 
 var _ = events.ActionDie
+
+func TestImageEventsByPrefix(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	img := nodeImage(t, cli)
+	// The sandbox's registry prefix would be "localhost:P/"; the tag
+	// needs no registry, so a made-up one that names the sandbox serves.
+	prefix := "localhost:1/" + sb + "/"
+	other := "localhost:1/" + newSandboxID(t) + "/"
+	w := startWatcher(t, cli, sb, nil, WithImages(prefix))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, ref := range []string{other + "node:v1", prefix + "node:v1"} {
+		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: img, Target: ref}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if _, err := cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}); err != nil {
+				t.Errorf("untag %s: %v", ref, err)
+			}
+		})
+	}
+	ev := waitFor(t, w, 30*time.Second, "image.tag", func(ev Event) bool {
+		return ev.Kind == EventImageTag
+	}, IncludePast())
+	if ev.Image != prefix+"node:v1" || ev.Sandbox != sb {
+		t.Errorf("image event %s (image %q): want the sandbox's own tag", ev, ev.Image)
+	}
+	for _, ev := range w.Timeline() {
+		if strings.HasPrefix(ev.Image, other) {
+			t.Errorf("saw another sandbox's image event: %s", ev)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package monitor_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/drydock-dev/drydock/harness/engine"
+	"github.com/drydock-dev/drydock/harness/monitor"
+)
+
+// A scenario starts the Watcher before its nodes, arms a wait before the
+// action whose effect it waits for, and writes the timeline out when
+// something fails.
+func Example() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	w := monitor.NewWatcher(cli, "dd-0123456789")
+	if err := w.Start(ctx, nil); err != nil { // before the first node
+		fmt.Println(err)
+		return
+	}
+	defer w.Wait()
+	defer cancel() // runs before Wait
+
+	// ... start the nodes: the Watcher attaches a unit monitor to each
+	// node container (io.drydock.role=node) as it starts ...
+
+	// Arm, act, wait: the unit may fail while the action still runs.
+	failed := w.Expect(func(ev monitor.Event) bool {
+		return ev.Kind == monitor.EventUnitFailed && ev.Node == "worker-0" && ev.Unit == "drydock-app.service"
+	})
+	// ... publish a version whose unit fails, trigger a scan ...
+	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+	defer wcancel()
+	ev, err := failed.Wait(wctx)
+	if err != nil {
+		fmt.Println(err) // lists the last events seen instead
+		for _, ev := range w.Timeline() {
+			fmt.Println(ev)
+		}
+		return
+	}
+	fmt.Println("failed at", ev.Time)
+}

@@ -39,6 +39,14 @@ var BusctlMonitorCommand = []string{
 	"--match", "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
 }
 
+// stdinGuard runs the command given as its arguments and kills it when
+// its standard input closes, which is when the monitor closes the exec's
+// connection: without it, a busctl whose reader is gone would live on in
+// the node (the engine keeps draining its output). It exits with the
+// command's status when the command ends by itself. Background jobs of a
+// non-interactive shell get /dev/null as stdin, hence fd 3.
+const stdinGuard = `exec 3<&0; "$@" <&- & c=$!; ( read -r _ <&3; kill $c 2>/dev/null ) & g=$!; wait $c; s=$?; kill $g 2>/dev/null; exit $s`
+
 // busctlReady is what busctl prints on stderr once its match is live.
 const busctlReady = "Monitoring bus message stream."
 
@@ -380,7 +388,8 @@ func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, emit
 	// afresh, so its first report of each unit is its state then.
 	last := &unitStates{m: map[string]string{}}
 	ex, err := m.cli.ExecCreate(ctx, id, client.ExecCreateOptions{
-		Cmd:          BusctlMonitorCommand,
+		Cmd:          append([]string{"/bin/sh", "-c", stdinGuard, "sh"}, BusctlMonitorCommand...),
+		AttachStdin:  true, // never written: its closing ends busctl
 		AttachStdout: true,
 		AttachStderr: true,
 	})
@@ -391,8 +400,8 @@ func (m *SystemdMonitor) follow(ctx context.Context, id string, base Event, emit
 	if err != nil {
 		return false, fmt.Errorf("exec attach: %w", err)
 	}
-	// Closing the connection is the only way to end the exec's stream
-	// when ctx ends; busctl itself then dies of SIGPIPE at its next write.
+	// Closing the connection ends the exec's stream when ctx ends, and
+	// closes busctl's stdin, which ends busctl (stdinGuard).
 	stop := context.AfterFunc(ctx, att.Close)
 	defer stop()
 	defer att.Close()

@@ -56,6 +56,11 @@ func TestKilledNodeDies(t *testing.T) {
 	waitFor(t, w, 60*time.Second, "the unit monitor", func(ev Event) bool {
 		return ev.Kind == EventMonitorAttached && ev.ContainerID == id
 	}, IncludePast())
+	// The node image's health check passes once systemd is running; the
+	// engine-side filter must let health_status events through.
+	waitFor(t, w, 60*time.Second, "health_status healthy", func(ev Event) bool {
+		return ev.Kind == EventContainerHealthStatus && ev.ContainerID == id && ev.Detail == "healthy"
+	}, IncludePast())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -411,4 +416,47 @@ func TestImageEventsByPrefix(t *testing.T) {
 			t.Errorf("saw another sandbox's image event: %s", ev)
 		}
 	}
+}
+
+func TestStoppedMonitorLeavesNoProcess(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	sb := newSandboxID(t)
+	id, name := runContainer(t, cli, nodeSpec{sandbox: sb, node: "worker-2", image: nodeImage(t, cli)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := NewWatcher(cli, sb, WithLogger(testLogger(t)))
+	if err := w.Start(ctx, []NodeTarget{{ShortName: "worker-2", Container: name}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, w, 60*time.Second, "the unit monitor", func(ev Event) bool {
+		return ev.Kind == EventMonitorAttached && ev.ContainerID == id
+	}, IncludePast())
+	if n := busctlProcesses(t, cli, id); n == 0 {
+		t.Fatal("no busctl in the node while the monitor runs")
+	}
+	cancel()
+	w.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for busctlProcesses(t, cli, id) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("busctl still runs in the node after the Watcher stopped")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func busctlProcesses(t testing.TB, cli *client.Client, id string) int {
+	t.Helper()
+	top, err := cli.ContainerTop(context.Background(), id, client.ContainerTopOptions{Arguments: []string{"-o", "pid,comm"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range top.Processes {
+		if slices.Contains(p, "busctl") {
+			n++
+		}
+	}
+	return n
 }

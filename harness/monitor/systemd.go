@@ -300,7 +300,10 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 	}
 	retry := newBackoff(100*time.Millisecond, 2*time.Second)
 	for {
-		if err := m.waitForBus(ctx, c.ID, retry); err != nil {
+		// Polled often: a node's bus is up a few hundred milliseconds
+		// after start, and unit changes before the attach are only seen
+		// through the snapshot.
+		if err := m.waitForBus(ctx, c.ID, newBackoff(25*time.Millisecond, 500*time.Millisecond)); err != nil {
 			if errors.Is(err, errNodeGone) {
 				return nil
 			}

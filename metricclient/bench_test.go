@@ -35,7 +35,7 @@ func BenchmarkLookups(b *testing.B) {
 	if len(wants) != 100 {
 		b.Fatalf("%d look-ups, want 100", len(wants))
 	}
-	b.Run("parse-once", func(b *testing.B) {
+	b.Run("mode=parse-once", func(b *testing.B) {
 		for b.Loop() {
 			m := NewMetricData(text)
 			for _, w := range wants {
@@ -45,7 +45,7 @@ func BenchmarkLookups(b *testing.B) {
 			}
 		}
 	})
-	b.Run("reparse-each", func(b *testing.B) {
+	b.Run("mode=reparse-each", func(b *testing.B) {
 		for b.Loop() {
 			for _, w := range wants {
 				if _, _, err := NewMetricData(text).GetPrometheusContainerInteger(w); err != nil {

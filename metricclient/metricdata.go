@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -139,6 +140,8 @@ type entry struct {
 
 type labelPair struct{ name, value string }
 
+func cmpPair(a, b labelPair) int { return strings.Compare(a.name, b.name) }
+
 func (e *entry) series() Series {
 	l := make(map[string]string, len(e.labels))
 	for _, p := range e.labels {
@@ -262,7 +265,7 @@ func (idx *index) add(mf *dto.MetricFamily) {
 				labels = append(labels, labelPair{lp.GetName(), lp.GetValue()})
 			}
 		}
-		sort.Slice(labels, func(i, j int) bool { return labels[i].name < labels[j].name })
+		slices.SortFunc(labels, cmpPair)
 		ts := m.GetTimestampMs()
 		put := func(name string, v float64) {
 			slab = append(slab, entry{name: name, family: fam, typ: typ, labels: labels, value: v, timestampMs: ts})
@@ -272,7 +275,7 @@ func (idx *index) add(mf *dto.MetricFamily) {
 			l := make([]labelPair, 0, len(labels)+1)
 			l = append(l, labels...)
 			l = append(l, labelPair{k, kv})
-			sort.Slice(l, func(i, j int) bool { return l[i].name < l[j].name })
+			slices.SortFunc(l, cmpPair)
 			e := &entry{name: name, family: fam, typ: typ, labels: l, value: v, timestampMs: ts}
 			idx.byName[name] = append(idx.byName[name], e)
 		}
@@ -388,8 +391,13 @@ func (idx *index) nearest(name string) string {
 		d int
 	}
 	var c []cand
+	// Compare at most maxNameCompare bytes: edit distance is quadratic,
+	// and a 100 kB name (say, from a fuzzer) against every name must not
+	// take minutes. Real names are far shorter.
+	const maxNameCompare = 128
+	short := func(s string) string { return s[:min(len(s), maxNameCompare)] }
 	for _, n := range idx.names {
-		c = append(c, cand{n, editDistance(name, n)})
+		c = append(c, cand{n, editDistance(short(name), short(n))})
 	}
 	sort.SliceStable(c, func(i, j int) bool { return c[i].d < c[j].d })
 	var near []string

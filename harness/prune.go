@@ -159,7 +159,7 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		// Force: a node is killed rather than shut down cleanly; its state
 		// is thrown away anyway. RemoveVolumes: anonymous volumes go too.
 		_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !isNotFound(err) {
+		if err != nil && !isGoing(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", containerName(c), err))
 			continue
 		}
@@ -232,3 +232,9 @@ func containerName(c container.Summary) string {
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
+
+// isGoing reports an object already gone or being removed by someone else
+// (a parallel prune): either way, not this caller's failure.
+func isGoing(err error) bool {
+	return cerrdefs.IsNotFound(err) || (cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"))
+}

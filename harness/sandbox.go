@@ -152,8 +152,15 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 			_ = sb.Close(cctx)
 		}
 	}()
-	if _, err := Prune(ctx, sb.cli); err != nil {
-		return nil, fmt.Errorf("prune leftovers before creating sandbox %s: %w", sb.id, err)
+	// Leftovers of dead owners go first. This is housekeeping, not the
+	// job at hand: parallel sandboxes prune at the same time, and one that
+	// finds another already removing a leftover must not fail for it.
+	if removed, err := Prune(ctx, sb.cli); err != nil {
+		sb.logf("prune leftovers (continuing): %v", err)
+	} else {
+		for _, r := range removed {
+			sb.logf("pruned sandbox %s of a dead owner: %d containers, %d networks", r.Sandbox, len(r.Containers), len(r.Networks))
+		}
 	}
 	if sb.images == nil {
 		set, err := images.Ensure(ctx, sb.cli, images.WithProgress(sb.log))

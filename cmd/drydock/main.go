@@ -32,6 +32,16 @@ type command struct {
 // commands maps a subcommand's name to its function.
 var commands = map[string]command{
 	"metrics-server": {runMetricsServer, "serve the sandboxes' updater, registry and engine metrics for Prometheus"},
+	"images":         {runImages, "build (or find cached) the fixture images, or list them"},
+	"up":             {runUp, "create a sandbox with a cluster and an updater, and say how to reach it"},
+	"ls":             {runLs, "list the sandboxes on the engine"},
+	"publish":        {runPublish, "publish a new version of the node or app image into a sandbox's registry"},
+	"scan":           {runScan, "trigger a sandbox updater's scan and print its answer"},
+	"watch":          {runWatch, "stream a sandbox's container, image and systemd unit events"},
+	"metrics":        {runMetrics, "show a sandbox's metrics as the metrics server serves them"},
+	"run":            {runRun, "run scenarios of the suite and summarise them"},
+	"down":           {runDown, "remove sandboxes and say what was removed"},
+	"prune":          {runPrune, "remove sandboxes whose owner process is gone"},
 }
 
 func main() {

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/drydock-dev/drydock/harness"
+	"github.com/drydock-dev/drydock/harness/engine"
+)
+
+// Exit codes of every command.
+const (
+	exitOK      = 0
+	exitFailure = 1 // something went wrong while doing what was asked
+	exitUsage   = 2 // bad input: a flag, an unknown name; nothing was done
+)
+
+// minAPIVersion is the oldest Docker engine API drydock works with: the
+// nodes need --cgroupns=private (HostConfig.CgroupnsMode), which came
+// with API 1.41 (Docker 20.10).
+const minAPIVersion = "1.41"
+
+// usageError is bad input: the command prints it and exits with exitUsage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func badInput(format string, args ...any) error {
+	return usageError{fmt.Sprintf(format, args...)}
+}
+
+// fail prints err on one line prefixed by the command, and returns the
+// exit code it deserves.
+func fail(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "drydock %s: %v\n", cmd, err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// flagSet returns a FlagSet whose -help prints the usage text (a synopsis
+// and a description) and then the flags.
+func flagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), strings.TrimLeft(usage, "\n"))
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(fs.Output(), "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// parseFlags parses args, letting flags come after positional arguments
+// too ("drydock publish S node --behaviour crash"), which the flag package
+// alone does not. It returns the positional arguments; ok false means the
+// caller returns code (0 for --help, which went to stdout).
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, ok bool) {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			// --help asked for: the usage is the answer, on stdout.
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, exitOK, false
+		}
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, exitUsage, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, exitOK, true
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), exitOK, true
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// connect connects to the engine and checks it is new enough, turning
+// the usual failures into one line that says what to do.
+func connect(ctx context.Context) (*client.Client, error) {
+	cli, err := engine.Connect(ctx)
+	if err != nil {
+		host := os.Getenv("DOCKER_HOST")
+		if host == "" {
+			host = client.DefaultDockerHost
+		}
+		switch {
+		case cerrdefs.IsInvalidArgument(err):
+			// The client refuses engines older than its own minimum
+			// (API 1.40); the message says which version answered.
+			return nil, fmt.Errorf("the Docker engine at %s is too old (%s): drydock needs API %s (Docker 20.10) or newer; upgrade the engine", host, innermost(err), minAPIVersion)
+		case errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
+			return nil, fmt.Errorf("this user may not use the Docker socket at %s: add it to the docker group, or run as a user who may", host)
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		default:
+			return nil, fmt.Errorf("no Docker engine answers at %s: start the Docker daemon, or point DOCKER_HOST at one that runs", host)
+		}
+	}
+	if v := cli.ClientVersion(); versionLess(v, minAPIVersion) {
+		cli.Close()
+		return nil, fmt.Errorf("the Docker engine speaks API %s, older than %s (Docker 20.10) which drydock needs: upgrade the engine", v, minAPIVersion)
+	}
+	return cli, nil
+}
+
+// innermost returns the message of the deepest wrapped error.
+func innermost(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// versionLess compares "major.minor" API versions.
+func versionLess(a, b string) bool {
+	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
+	for i := range 2 {
+		var x, y int
+		if i < len(pa) {
+			x, _ = strconv.Atoi(pa[i])
+		}
+		if i < len(pb) {
+			y, _ = strconv.Atoi(pb[i])
+		}
+		if x != y {
+			return x < y
+		}
+	}
+	return false
+}
+
+// openSandbox re-opens a sandbox by id; an unknown id is bad input.
+func openSandbox(ctx context.Context, cli *client.Client, id string, opts ...harness.Option) (*harness.Sandbox, error) {
+	sb, err := harness.OpenSandbox(ctx, cli, id, opts...)
+	if errors.Is(err, harness.ErrNoSandbox) {
+		return nil, badInput("%v; see `drydock ls`", err)
+	}
+	return sb, err
+}
+
+// oneSandboxArg checks that exactly one positional argument, a sandbox id,
+// was given.
+func oneSandboxArg(pos []string, what string) (string, error) {
+	switch len(pos) {
+	case 0:
+		return "", badInput("which sandbox? give its id (%s); `drydock ls` lists them", what)
+	case 1:
+		return pos[0], nil
+	default:
+		return "", badInput("unexpected arguments %q after the sandbox id", pos[1:])
+	}
+}

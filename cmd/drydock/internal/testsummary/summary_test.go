@@ -1,0 +1,113 @@
+package testsummary
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func parseFile(t *testing.T, name string) *Summary {
+	t.Helper()
+	f, err := os.Open("testdata/" + name)
+	require.NoError(t, err)
+	defer f.Close()
+	s, err := Parse(f, nil)
+	require.NoError(t, err)
+	return s
+}
+
+// mixed.jsonl is recorded `go test -json` of two parallel tests with a
+// subtest per profile: one passes for both, the other is skipped for one
+// profile and fails for the other.
+func TestMixed(t *testing.T) {
+	s := parseFile(t, "mixed.jsonl")
+	rows := s.Results()
+	got := map[string]Result{}
+	for _, r := range rows {
+		got[r.Name()] = r
+	}
+	require.Len(t, rows, 4, "one row per test and profile, none for the parents")
+	assert.Equal(t, Pass, got["TestFullScan/reference"].Status)
+	assert.Equal(t, Pass, got["TestFullScan/watchtower-1.7.1"].Status)
+	skip := got["TestHealthGatedRollback/watchtower-1.7.1"]
+	assert.Equal(t, Skip, skip.Status)
+	assert.Equal(t, "updater profile watchtower-1.7.1 lacks health-gated-rollback", skip.Reason)
+	f := got["TestHealthGatedRollback/reference"]
+	assert.Equal(t, Fail, f.Status)
+	assert.Equal(t, "TestHealthGatedRollback", f.Test)
+	assert.Equal(t, "reference", f.Sub)
+	assert.Contains(t, f.Reason, "Not equal")
+	p, fl, sk := s.Counts()
+	assert.Equal(t, [3]int{2, 1, 1}, [3]int{p, fl, sk})
+	assert.True(t, s.Failed())
+	assert.Equal(t, []string{"/tmp/artifacts/TestHealthGatedRollback_reference"}, s.Artifacts())
+
+	var b strings.Builder
+	s.Write(&b)
+	out := b.String()
+	for _, want := range []string{
+		"FullScan", "HealthGatedRollback", "SKIP", "FAIL", "PASS",
+		"lacks health-gated-rollback",
+		"2 passed, 1 failed, 1 skipped (4 in all)",
+		"artifacts of the failures:\n  /tmp/artifacts/TestHealthGatedRollback_reference",
+	} {
+		assert.Contains(t, out, want)
+	}
+}
+
+// Add reports a row as soon as it finishes, for live progress.
+func TestAddReportsFinishedRows(t *testing.T) {
+	f, err := os.Open("testdata/mixed.jsonl")
+	require.NoError(t, err)
+	defer f.Close()
+	s := New()
+	var finished []string
+	_, err = Parse(f, func(e Event) {
+		if r := s.Add(e); r != nil {
+			finished = append(finished, r.Name()+" "+r.Status)
+		}
+	})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{
+		"TestFullScan/watchtower-1.7.1 pass", "TestFullScan/reference pass",
+		"TestHealthGatedRollback/watchtower-1.7.1 skip", "TestHealthGatedRollback/reference fail",
+	}, finished)
+}
+
+// A build failure has no test at all: the package failed, and the
+// summary says why with the compiler's output.
+func TestBuildFailure(t *testing.T) {
+	s := parseFile(t, "build-failure.jsonl")
+	assert.Empty(t, s.Results())
+	assert.True(t, s.Failed())
+	var b strings.Builder
+	s.Write(&b)
+	assert.Contains(t, b.String(), "the test binary itself failed")
+	assert.Contains(t, b.String(), "undefined: undefined")
+}
+
+// A run cut short leaves tests that never finished; they count as failed.
+func TestInterrupted(t *testing.T) {
+	s := New()
+	s.Add(Event{Action: "run", Test: "TestNodeLoss"})
+	s.Add(Event{Action: "run", Test: "TestNodeLoss/reference"})
+	s.Add(Event{Action: "output", Test: "TestNodeLoss/reference", Output: "=== RUN   TestNodeLoss/reference\n"})
+	rows := s.Results()
+	require.Len(t, rows, 1)
+	assert.Equal(t, Running, rows[0].Status)
+	assert.True(t, s.Failed())
+	var b strings.Builder
+	s.Write(&b)
+	assert.Contains(t, b.String(), "never finished")
+}
+
+func TestReasons(t *testing.T) {
+	assert.Equal(t, "no engine", skipReason([]string{"=== RUN   TestX", "    x_test.go:12: no engine", "--- SKIP: TestX (0.00s)"}))
+	assert.Equal(t, "boom happened", failReason([]string{"=== RUN   TestX", "    x_test.go:3: boom happened", "--- FAIL: TestX (0.00s)"}))
+	assert.Equal(t, "Received unexpected error:", failReason([]string{
+		"    world_test.go:9: ", "        \tError Trace:\tworld_test.go:9", "        \tError:      \tReceived unexpected error:", "        \t            \tdial tcp: refused",
+	}))
+}

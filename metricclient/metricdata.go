@@ -173,6 +173,24 @@ func (e *entry) matches(want map[string]string) bool {
 	return true
 }
 
+// matchesSorted is matches for wanted pairs sorted by name.
+func (e *entry) matchesSorted(want []labelPair) bool {
+	i := 0
+	for _, w := range want {
+		for i < len(e.labels) && e.labels[i].name < w.name {
+			i++
+		}
+		have := ""
+		if i < len(e.labels) && e.labels[i].name == w.name {
+			have = e.labels[i].value
+		}
+		if have != w.value {
+			return false
+		}
+	}
+	return true
+}
+
 func (e *entry) String() string { return e.name + formatPairs(e.labels) }
 
 func NewMetricData(text string) MetricData {
@@ -258,13 +276,22 @@ func (idx *index) add(mf *dto.MetricFamily) {
 		perMetric = 2 // _sum and _count
 	}
 	slab := make([]entry, 0, perMetric*len(mf.GetMetric()))
+	nLabels := 0
 	for _, m := range mf.GetMetric() {
-		labels := make([]labelPair, 0, len(m.GetLabel()))
+		nLabels += len(m.GetLabel())
+	}
+	// The label pairs of the whole family in one allocation too; each
+	// series gets a full slice expression of it, so that an append (for le
+	// or quantile) copies instead of overwriting the neighbour's labels.
+	pairs := make([]labelPair, 0, nLabels)
+	for _, m := range mf.GetMetric() {
+		from := len(pairs)
 		for _, lp := range m.GetLabel() {
 			if lp.GetValue() != "" { // an empty label is no label
-				labels = append(labels, labelPair{lp.GetName(), lp.GetValue()})
+				pairs = append(pairs, labelPair{lp.GetName(), lp.GetValue()})
 			}
 		}
+		labels := pairs[from:len(pairs):len(pairs)]
 		slices.SortFunc(labels, cmpPair)
 		ts := m.GetTimestampMs()
 		put := func(name string, v float64) {
@@ -354,9 +381,16 @@ func (idx *index) find(name string, want map[string]string) (*entry, error) {
 	if !ok {
 		return nil, fmt.Errorf("metric %s: %w: no series by that name%s", name, ErrNoMatch, idx.nearest(name))
 	}
+	// The wanted labels as a sorted slice: checking a series is then a
+	// merge of two short sorted lists, with no map access per series.
+	wp := make([]labelPair, 0, len(want))
+	for k, v := range want {
+		wp = append(wp, labelPair{k, v})
+	}
+	slices.SortFunc(wp, cmpPair)
 	var match []*entry
 	for _, e := range all {
-		if e.matches(want) {
+		if e.matchesSorted(wp) {
 			match = append(match, e)
 		}
 	}

@@ -264,6 +264,8 @@ func (s *Server) Gather(ctx context.Context, staleness time.Duration) []*dto.Met
 	)
 	for _, sb := range sandboxes {
 		out.add(metadataFamily(sb))
+	}
+	for _, sb := range sandboxes {
 		wg.Go(func() {
 			select {
 			case sem <- struct{}{}:

@@ -189,7 +189,8 @@ func (m *DockerMonitor) Run(ctx context.Context, emit func(Event)) error {
 	if since.IsZero() {
 		// The engine flushes the response headers of /events before it
 		// subscribes, so an event in that gap would be missed; asking for a
-		// replay from now closes the gap.
+		// replay from now closes the gap. (Now by this host's clock: for a
+		// remote engine with a skewed clock, use WithSince.)
 		since = time.Now()
 	}
 	var streams []streamSpec

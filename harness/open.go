@@ -56,7 +56,7 @@ func OpenSandbox(ctx context.Context, cli *client.Client, id string, opts ...Opt
 	reg := &registry{}
 	var updater *container.Summary
 	nodes := map[string][]string{} // cluster -> node names
-	images := map[string]string{}   // cluster -> image reference
+	images := map[string]string{}  // cluster -> image reference
 	for i, c := range list.Items {
 		l := c.Labels
 		if sb.created.IsZero() {

@@ -49,42 +49,52 @@ func fail(stderr io.Writer, cmd string, err error) int {
 	return exitFailure
 }
 
-// flagSet returns a FlagSet whose -help prints the usage text (a synopsis
-// and a description) and then the flags.
-func flagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+// cmdFlags is a command's FlagSet and its usage text.
+type cmdFlags struct {
+	*flag.FlagSet
+	usage string
+}
+
+// flagSet returns the flags of a command; --help prints the usage text (a
+// synopsis and a description) and then the flags.
+func flagSet(name, usage string, stderr io.Writer) *cmdFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), strings.TrimLeft(usage, "\n"))
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintln(fs.Output(), "\nFlags:")
-			fs.PrintDefaults()
-		}
+	// Parse errors are printed by parseFlags, on one line.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &cmdFlags{FlagSet: fs, usage: strings.TrimLeft(usage, "\n")}
+}
+
+func (fs *cmdFlags) printUsage(w io.Writer) {
+	fmt.Fprint(w, fs.usage)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
-	return fs
 }
 
 // parseFlags parses args, letting flags come after positional arguments
 // too ("drydock publish S node --behaviour crash"), which the flag package
 // alone does not. It returns the positional arguments; ok false means the
-// caller returns code (0 for --help, which went to stdout).
-func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) (pos []string, code int, ok bool) {
+// caller returns code at once (0 after --help, which goes to stdout; 2
+// after a bad flag, said on one line on stderr).
+func parseFlags(fs *cmdFlags, args []string, stdout, stderr io.Writer) (pos []string, code int, ok bool) {
 	for _, a := range args {
 		if a == "--" {
 			break
 		}
 		if a == "-h" || a == "-help" || a == "--help" {
-			// --help asked for: the usage is the answer, on stdout.
-			fs.SetOutput(stdout)
-			fs.Usage()
+			fs.printUsage(stdout)
 			return nil, exitOK, false
 		}
 	}
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, exitUsage, false
+			return nil, fail(stderr, fs.Name(), badInput("%v (see `drydock %s --help`)", err, fs.Name())), false
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {

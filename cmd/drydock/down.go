@@ -21,7 +21,7 @@ carries the sandbox's labels is touched. Says what was removed.
 func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("down", downUsage, stderr)
 	all := fs.Bool("all", false, "remove every sandbox on the engine, whoever owns it")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -87,7 +87,7 @@ every sandbox. Nothing without drydock's labels is touched.
 func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("prune", pruneUsage, stderr)
 	all := fs.Bool("all", false, "also remove live processes' and people's sandboxes")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

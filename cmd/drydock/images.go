@@ -30,7 +30,7 @@ ls lists the fixture images in the engine.
 
 func runImages(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("images", imagesUsage, stderr)
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

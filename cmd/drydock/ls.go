@@ -38,7 +38,7 @@ type lsRow struct {
 func runLs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("ls", lsUsage, stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

@@ -31,9 +31,9 @@ read (this binary, ` + "`drydock metrics-server`" + `) and stops it after.
 func runMetrics(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("metrics", metricsUsage, stderr)
 	raw := fs.Bool("raw", false, "print the sandbox's series in the Prometheus text format")
-	all := fs.Bool("all", false, "include histogram buckets and drydock's metadata series in the table")
+	all := fs.Bool("all", false, "show every series in the table: also Go runtime and process series, histogram buckets, quantiles and drydock's metadata")
 	addr := fs.String("addr", server.DefaultAddr, "the metrics server's address (host:port, or a unix socket path)")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -105,7 +105,7 @@ func sandboxSeries(md metricclient.MetricData, id string, all bool) ([]metriccli
 	}
 	var out []metricclient.Series
 	for _, n := range names {
-		if !all && (strings.HasSuffix(n, "_bucket") || n == metricclient.SandboxMetadataMetric) {
+		if !all && boring(n) {
 			continue
 		}
 		ss, err := md.All(n)
@@ -113,13 +113,14 @@ func sandboxSeries(md metricclient.MetricData, id string, all bool) ([]metriccli
 			return nil, err
 		}
 		for _, s := range ss {
-			if s.Labels[metricclient.LabelSandbox] == id {
+			if s.Labels[metricclient.LabelSandbox] == id && (all || s.Labels["quantile"] == "") {
 				out = append(out, s)
 			}
 		}
 	}
+	rank := map[string]string{"updater": "0", "registry": "1", "engine": "2"}
 	key := func(s metricclient.Series) string {
-		return s.Labels[metricclient.LabelSource] + "\x00" + s.Labels[metricclient.LabelNode] + "\x00" + s.String()
+		return rank[s.Labels[metricclient.LabelSource]] + s.Labels[metricclient.LabelSource] + "\x00" + s.Labels[metricclient.LabelNode] + "\x00" + s.String()
 	}
 	sort.SliceStable(out, func(i, j int) bool { return key(out[i]) < key(out[j]) })
 	return out, nil
@@ -132,15 +133,46 @@ func printSeries(w io.Writer, series []metricclient.Series) {
 		var ls []string
 		for _, k := range slices.Sorted(maps.Keys(s.Labels)) {
 			switch k {
-			case metricclient.LabelSandbox, metricclient.LabelSource, metricclient.LabelNode, metricclient.LabelCluster:
+			case metricclient.LabelSandbox, metricclient.LabelSource, metricclient.LabelNode, metricclient.LabelCluster,
+				// Long and in the raw text; the table stays readable.
+				"container_id", "image_id":
 				continue
 			}
 			ls = append(ls, k+"="+s.Labels[k])
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dash(s.Labels[metricclient.LabelSource]), dash(s.Labels[metricclient.LabelNode]),
-			s.Name, dash(strings.Join(ls, ",")), strconv.FormatFloat(s.Value, 'g', -1, 64))
+			s.Name, clipLabels(strings.Join(ls, ",")), strconv.FormatFloat(s.Value, 'g', 6, 64))
 	}
 	tw.Flush()
+}
+
+// clipLabels keeps the table's label column readable; --raw has them all.
+func clipLabels(s string) string {
+	const max = 90
+	if s == "" {
+		return "-"
+	}
+	if len(s) > max {
+		return s[:max-3] + "..."
+	}
+	return s
+}
+
+// boring says which series the table leaves out unless --all: the Go
+// runtime's and the process's own, histogram buckets and sums, the
+// registry's storage, proxy and size figures, drydock's metadata.
+func boring(name string) bool {
+	for _, p := range []string{"go_", "process_", "promhttp_", "registry_proxy_", "registry_storage_"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	for _, s := range []string{"_bucket", "_sum", "_in_flight_requests", "_size_bytes_count"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return name == metricclient.SandboxMetadataMetric
 }
 
 // printRaw writes the exposition's lines of one sandbox, with the HELP

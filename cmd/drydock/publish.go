@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
@@ -31,7 +32,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	version := fs.String("version", "", "the version's name (default: v-<UTC time>, so every publish is new)")
 	tag := fs.String("tag", "stable", "the tag to publish under (the nodes run node:stable)")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -47,7 +48,7 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		cfg.Version = "v-" + time.Now().UTC().Format("20060102-150405")
 	}
 	if !cfg.Behaviour.Valid() {
-		return fail(stderr, "publish", badInput("unknown behaviour %q: want one of %v", *behaviour, appconfig.Behaviours()))
+		return fail(stderr, "publish", badInput("unknown behaviour %q: want one of %s", *behaviour, behaviours()))
 	}
 	cli, err := connect(ctx)
 	if err != nil {
@@ -76,4 +77,12 @@ func runPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	fmt.Fprintf(stdout, "published %s (%s, %s)\ndigest %s\n", pub.Ref, cfg.Version, cfg.Behaviour, pub.Digest)
 	return exitOK
+}
+
+func behaviours() string {
+	var bs []string
+	for _, b := range appconfig.Behaviours() {
+		bs = append(bs, string(b))
+	}
+	return strings.Join(bs, ", ")
 }

@@ -40,7 +40,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	artifacts := fs.String("artifacts", "", "where failed scenarios write their artifacts (default $DRYDOCK_ARTIFACTS, else a new temp dir)")
 	timeout := fs.Duration("timeout", 60*time.Minute, "go test -timeout")
 	verbose := fs.Bool("v", false, "also print every line the scenarios log")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

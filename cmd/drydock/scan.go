@@ -19,7 +19,7 @@ answer and prints it. Exits 1 unless the updater answered 2xx.
 
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flagSet("scan", scanUsage, stderr)
-	pos, code, ok := parseFlags(fs, args, stdout)
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}

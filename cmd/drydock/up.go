@@ -54,7 +54,8 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name := fs.String("name", "", "sandbox id (letters, digits, '-', '_'); default a random dd-XXXXXXXXXX")
 	asJSON := fs.Bool("json", false, "print what was made as JSON")
 	wait := fs.Bool("wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	verbose := fs.Bool("v", false, "log every step of the harness (container creation, readiness waits)")
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -85,9 +86,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	p := newProgress(stderr)
-	set, err := images.Ensure(ctx, cli, images.WithProgress(p))
-	p.Close()
+	var progress io.Writer = io.Discard
+	if *verbose {
+		progress = stderr
+	}
+	set, err := images.Ensure(ctx, cli, images.WithProgress(progress))
 	if err != nil {
 		return fail(stderr, "up", interrupted(ctx, fmt.Errorf("%w (the fixture images are built from this checkout: run drydock inside it)", err)))
 	}
@@ -96,16 +99,19 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		harness.WithImages(set),
 		// A person's sandbox outlives this process: prune leaves it.
 		harness.WithOwnerKind(labels.OwnerPerson),
-		harness.WithLog(stderr),
+	}
+	if *verbose {
+		opts = append(opts, harness.WithLog(stderr))
 	}
 	if *name != "" {
 		opts = append(opts, harness.WithID(*name))
 	}
+	fmt.Fprintln(stderr, "creating the sandbox: network, registry")
 	sb, err := harness.NewSandbox(ctx, opts...) // removes what it made if it fails
 	if err != nil {
 		return fail(stderr, "up", interrupted(ctx, err))
 	}
-	info, err := bringUp(ctx, sb, profile, *nodes-1)
+	info, err := bringUp(ctx, sb, profile, *nodes-1, stderr)
 	if err != nil {
 		removeOnFailure(sb, stderr)
 		return fail(stderr, "up", interrupted(ctx, err))
@@ -134,11 +140,13 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // bringUp starts the cluster and the updater in a new sandbox.
-func bringUp(ctx context.Context, sb *harness.Sandbox, profile harness.Profile, workers int) (upInfo, error) {
+func bringUp(ctx context.Context, sb *harness.Sandbox, profile harness.Profile, workers int, stderr io.Writer) (upInfo, error) {
+	fmt.Fprintf(stderr, "sandbox %s: starting %d systemd node(s) from node:stable v1\n", sb.ID(), workers+1)
 	c, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: workers})
 	if err != nil {
 		return upInfo{}, err
 	}
+	fmt.Fprintf(stderr, "sandbox %s: starting updater %s\n", sb.ID(), profile.Name)
 	u, err := sb.StartUpdater(ctx, profile, harness.UpdaterOptions{})
 	if err != nil {
 		return upInfo{}, err

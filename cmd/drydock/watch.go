@@ -44,7 +44,8 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	since := fs.Duration("since", 0, "also show the engine's events of this long ago (it keeps its last 256)")
 	forD := fs.Duration("for", 0, "stop after this long (default: until Ctrl-C)")
-	pos, code, ok := parseFlags(fs, args, stdout)
+	allUnits := fs.Bool("all-units", false, "show every unit's changes (mounts, targets, ...), not only services'")
+	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
 	}
@@ -91,6 +92,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	go func() {
 		defer close(done)
 		for ev := range ch {
+			if !*allUnits && ev.Unit != "" && !strings.HasSuffix(ev.Unit, ".service") {
+				continue
+			}
 			if *asJSON {
 				_ = enc.Encode(toWatchEvent(ev))
 			} else {
@@ -135,6 +139,8 @@ func formatEvent(ev monitor.Event) string {
 	}
 	var detail []string
 	switch {
+	case ev.Kind == monitor.EventContainerKill:
+		detail = append(detail, "signal "+ev.Detail)
 	case ev.Kind == monitor.EventContainerDie:
 		detail = append(detail, fmt.Sprintf("exit %d", ev.ExitCode))
 	case strings.HasPrefix(string(ev.Kind), "unit."):

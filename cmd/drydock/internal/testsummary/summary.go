@@ -128,7 +128,9 @@ func (s *Summary) test(name string) *Result {
 	return r
 }
 
-func secs(f float64) time.Duration { return time.Duration(f * float64(time.Second)).Round(100 * time.Millisecond) }
+func secs(f float64) time.Duration {
+	return time.Duration(f * float64(time.Second)).Round(100 * time.Millisecond)
+}
 
 // Parse reads `go test -json` output to its end. Lines that are not JSON
 // (go's own messages) are kept as package output. onEvent, if not nil,

@@ -18,32 +18,69 @@ import (
 // metrics say so.
 func TestFullScan(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t *testing.T, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{})
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-		defer cancel()
-		before := w.nodes(ctx)
-		for name, n := range before {
-			require.Equal(t, w.v1.Digest, n.Digest, "node %s before the scan", name)
-		}
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
-
-		res := w.scan(ctx)
-		require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
-
-		after := w.nodes(ctx)
-		for name, n := range after {
-			require.Equal(t, v2.Digest, n.Digest, "node %s runs the new version", name)
-			require.NotEqual(t, before[name].ContainerID, n.ContainerID, "node %s was recreated", name)
-			require.True(t, n.Running, "node %s runs", name)
-			w.waitHealthy(ctx, name, n.ContainerID)
-		}
-		w.requireUnitActive(ctx)
-
-		md := w.scrapeAfterScans(ctx, 1)
-		require.EqualValues(t, 2, w.gauge(md, p.Metrics.Scanned))
-		require.EqualValues(t, 2, w.gauge(md, p.Metrics.Updated))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
-		w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
+		fullScan(t, p)
 	})
+}
+
+// BenchmarkFullScan measures the full-scan scenario from sandbox creation
+// to its last assertion, per profile. Each iteration is a whole scenario;
+// run it with -benchtime=Nx. Removing the sandbox is not timed, but done
+// after each iteration, so iterations do not pile up running nodes.
+func BenchmarkFullScan(b *testing.B) {
+	for _, p := range s.profiles {
+		b.Run(p.Name, func(b *testing.B) {
+			for b.Loop() {
+				it := &iteration{TB: b}
+				fullScan(it, p)
+				b.StopTimer()
+				it.cleanup()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+// iteration is a benchmark iteration's testing.TB: its Cleanup functions
+// run at the end of the iteration instead of the end of the benchmark.
+type iteration struct {
+	testing.TB
+	cleanups []func()
+}
+
+func (it *iteration) Cleanup(f func()) { it.cleanups = append(it.cleanups, f) }
+
+func (it *iteration) cleanup() {
+	for i := len(it.cleanups) - 1; i >= 0; i-- {
+		it.cleanups[i]()
+	}
+}
+
+func fullScan(t testing.TB, p harness.Profile) {
+	w := newWorld(t, p, worldSpec{})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	before := w.nodes(ctx)
+	for name, n := range before {
+		require.Equal(t, w.v1.Digest, n.Digest, "node %s before the scan", name)
+	}
+	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+	require.NoError(t, err)
+
+	res := w.scan(ctx)
+	require.Equal(t, http.StatusOK, res.Status, "scan answer: %s", res.Body)
+
+	after := w.nodes(ctx)
+	for name, n := range after {
+		require.Equal(t, v2.Digest, n.Digest, "node %s runs the new version", name)
+		require.NotEqual(t, before[name].ContainerID, n.ContainerID, "node %s was recreated", name)
+		require.True(t, n.Running, "node %s runs", name)
+		w.waitHealthy(ctx, name, n.ContainerID)
+	}
+	w.requireUnitActive(ctx)
+
+	md := w.scrapeAfterScans(ctx, 1)
+	require.EqualValues(t, 2, w.gauge(md, p.Metrics.Scanned))
+	require.EqualValues(t, 2, w.gauge(md, p.Metrics.Updated))
+	require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+	w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
 }

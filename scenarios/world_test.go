@@ -50,7 +50,7 @@ type worldSpec struct {
 // world is one scenario's sandbox: a cluster of systemd nodes, an updater
 // scoped to it, and a Watcher started before the first node.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	profile harness.Profile
 	sb      *harness.Sandbox
 	cluster *harness.Cluster
@@ -61,7 +61,7 @@ type world struct {
 	first metricclient.MetricData
 }
 
-func newWorld(t *testing.T, p harness.Profile, spec worldSpec) *world {
+func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()

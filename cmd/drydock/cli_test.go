@@ -376,8 +376,41 @@ func TestFlow(t *testing.T) {
 	assert.Equal(t, 2, r.code, "the sandbox is gone: %s", r.stderr)
 }
 
-// Ctrl-C during `up --wait` removes everything up made.
+// Ctrl-C during `up --wait` removes everything up made: once it is up,
+// and while it is still creating the sandbox.
 func TestUpWaitInterrupt(t *testing.T) {
+	t.Run("up", testUpWaitInterruptWhenUp)
+	t.Run("creating", testUpWaitInterruptWhileCreating)
+}
+
+func testUpWaitInterruptWhileCreating(t *testing.T) {
+	ctx := context.Background()
+	cli, err := engine.Connect(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() { cli.Close() })
+	name := newName(t)
+	removeAfter(t, cli, name)
+
+	var errb syncBuffer
+	up := exec.Command(bin, "up", "--wait", "--nodes", "1", "--name", name)
+	up.Dir, up.Env = root, childEnv()
+	up.Stderr = &errb
+	require.NoError(t, up.Start())
+	t.Cleanup(func() { _ = up.Process.Kill() })
+	// The network and the registry exist; the node is starting.
+	waitFor(t, &errb, "starting 1 systemd node", 3*time.Minute)
+	require.NoError(t, up.Process.Signal(syscall.SIGINT))
+	err = up.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "interrupted while creating: a failure; stderr:\n%s", errb.String())
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, errb.String(), "drydock up: interrupted; nothing was left behind")
+	requireGone(t, cli, name, "", "")
+	matches, _ := filepath.Glob(filepath.Join(os.TempDir(), "drydock", name+"-*"))
+	assert.Empty(t, matches, "state dir left")
+}
+
+func testUpWaitInterruptWhenUp(t *testing.T) {
 	ctx := context.Background()
 	cli, err := engine.Connect(ctx)
 	require.NoError(t, err)

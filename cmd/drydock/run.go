@@ -26,7 +26,8 @@ Runs scenarios of the suite (go test ./scenarios, from this checkout) and
 prints a summary: each scenario per updater profile, passed, failed or
 skipped (with the reason), its time, the totals, and where the failures'
 artifacts went. A scenario is named as its test (TestFullScan), without
-the Test prefix (FullScan), or in kebab case (full-scan). Without names,
+the Test prefix (FullScan), in kebab case (full-scan), or by a part of
+the name that only one has (rollback). Without names,
 every scenario runs; without --profile, against watchtower-1.7.1 and
 reference. Exits 1 if anything failed.
 `
@@ -167,7 +168,7 @@ func scenarioNames(dir string) ([]string, error) {
 
 // resolveScenarios maps the names a person typed to test names: exact
 // (TestFullScan), without the prefix (FullScan), kebab case (full-scan),
-// any case; or an unambiguous prefix of one (registry-down).
+// any case; or an unambiguous part of one (registry-down, rollback).
 func resolveScenarios(asked, known []string) ([]string, error) {
 	norm := func(s string) string {
 		s = strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(s))
@@ -175,27 +176,27 @@ func resolveScenarios(asked, known []string) ([]string, error) {
 	}
 	var out []string
 	for _, a := range asked {
-		var exact, prefix []string
+		var exact, partial []string
 		for _, k := range known {
 			switch {
 			case norm(k) == norm(a):
 				exact = append(exact, k)
-			case norm(a) != "" && strings.HasPrefix(norm(k), norm(a)):
-				prefix = append(prefix, k)
+			case norm(a) != "" && strings.Contains(norm(k), norm(a)):
+				partial = append(partial, k)
 			}
 		}
 		switch {
 		case len(exact) == 1:
 			out = append(out, exact[0])
-		case len(exact) == 0 && len(prefix) == 1:
-			out = append(out, prefix[0])
+		case len(exact) == 0 && len(partial) == 1:
+			out = append(out, partial[0])
 		default:
 			short := make([]string, len(known))
 			for i, k := range known {
 				short[i] = kebab(strings.TrimPrefix(k, "Test"))
 			}
 			what := "unknown"
-			if len(prefix) > 1 {
+			if len(partial) > 1 {
 				what = "ambiguous"
 			}
 			return nil, badInput("%s scenario %q: the scenarios are %s", what, a, strings.Join(short, ", "))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"time"
 
+	tclog "github.com/testcontainers/testcontainers-go/log"
+
 	"github.com/drydock-dev/drydock/harness"
 	"github.com/drydock-dev/drydock/harness/images"
 	"github.com/drydock-dev/drydock/harness/labels"
@@ -102,6 +104,11 @@ func runUp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if *verbose {
 		opts = append(opts, harness.WithLog(stderr))
+	} else {
+		// testcontainers-go prints a banner through its process-wide
+		// logger when it first connects, whatever the sandbox's own log
+		// is; in a CLI that is noise unless -v.
+		tclog.SetDefault(tclog.NewNoopLogger())
 	}
 	if *name != "" {
 		opts = append(opts, harness.WithID(*name))

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drydock-dev/drydock/harness"
 	"github.com/drydock-dev/drydock/harness/monitor"
 )
 
@@ -44,7 +45,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	since := fs.Duration("since", 0, "also show the engine's events of this long ago (it keeps its last 256)")
 	forD := fs.Duration("for", 0, "stop after this long (default: until Ctrl-C)")
-	allUnits := fs.Bool("all-units", false, "show every unit's changes (mounts, targets, ...), not only services'")
+	allUnits := fs.Bool("all-units", false, "show every unit: changes of mounts, targets etc. too, and the state of every service when a node's monitor attaches, not only the app's")
 	pos, code, ok := parseFlags(fs, args, stdout, stderr)
 	if !ok {
 		return code
@@ -92,7 +93,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	go func() {
 		defer close(done)
 		for ev := range ch {
-			if !*allUnits && ev.Unit != "" && !strings.HasSuffix(ev.Unit, ".service") {
+			if !*allUnits && !interesting(ev) {
 				continue
 			}
 			if *asJSON {
@@ -176,4 +177,17 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// interesting says which unit events watch shows without --all-units:
+// changes of services, and of the snapshot a monitor takes when it
+// attaches (every active service), only the app's unit.
+func interesting(ev monitor.Event) bool {
+	if ev.Unit == "" {
+		return true
+	}
+	if ev.Snapshot {
+		return ev.Unit == harness.AppUnit
+	}
+	return strings.HasSuffix(ev.Unit, ".service")
 }

@@ -46,9 +46,22 @@ func runDown(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "no sandboxes to remove")
 		}
 	} else {
-		// Check every id first: a typo removes nothing.
+		// Check every id first: a typo removes nothing. A sandbox is
+		// anything labelled with its id, a lone network included.
+		sbs, err := harness.ListSandboxes(ctx, cli)
+		if err != nil {
+			return fail(stderr, "down", err)
+		}
+		have := map[string]bool{}
+		for _, s := range sbs {
+			have[s.ID] = true
+		}
 		for _, id := range ids {
-			if _, err := openSandbox(ctx, cli, id); err != nil {
+			if !have[id] {
+				_, err := openSandbox(ctx, cli, id) // says which sandboxes there are
+				if err == nil {
+					err = fmt.Errorf("sandbox %q vanished while looking", id)
+				}
 				return fail(stderr, "down", err)
 			}
 		}

@@ -316,7 +316,7 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 		if attached {
 			retry.reset()
 		}
-		running, ierr := m.running(ctx, c.ID)
+		running, ierr := m.stillRunning(ctx, c.ID)
 		if ierr != nil {
 			return ierr
 		}
@@ -333,6 +333,25 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 		}
 		if !retry.sleep(ctx) {
 			return ctx.Err()
+		}
+	}
+}
+
+// stillRunning reports whether the container still runs a moment after
+// its busctl ended. A node being stopped (an updater replacing it) loses
+// its bus a few hundred milliseconds before the engine sees it exit; that
+// is the end of the node, not a monitor failure, so it is given up to two
+// seconds to be seen stopping.
+func (m *SystemdMonitor) stillRunning(ctx context.Context, id string) (bool, error) {
+	deadline := time.Now().Add(2 * time.Second)
+	b := newBackoff(50*time.Millisecond, 400*time.Millisecond)
+	for {
+		running, err := m.running(ctx, id)
+		if err != nil || !running || time.Now().After(deadline) {
+			return running, err
+		}
+		if !b.sleep(ctx) {
+			return false, ctx.Err()
 		}
 	}
 }

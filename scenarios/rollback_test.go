@@ -40,8 +40,10 @@ func TestHealthGatedRollback(t *testing.T) {
 		require.NoError(t, err, "the broken version %s never turned unhealthy", broken.Digest)
 
 		after := w.nodes(ctx)["controller"]
+		require.Equal(t, w.v1.Digest, after.Digest,
+			"after the broken version %s turned unhealthy, the node runs %s; want the old version %s back (was it rolled back?)",
+			broken.Digest, after.Digest, w.v1.Digest)
 		require.Equal(t, before.ImageID, after.ImageID, "the old image runs again")
-		require.Equal(t, w.v1.Digest, after.Digest)
 		require.NotEqual(t, before.ContainerID, after.ContainerID, "the rollback is a new container")
 		require.True(t, after.Running)
 		w.waitHealthy(ctx, "controller", after.ContainerID)

@@ -292,9 +292,19 @@ func (w *world) writeArtifactsIfFailed() {
 		if d, err := metricclient.Diff(w.first, md); err == nil {
 			var b strings.Builder
 			changes := d.Changed()
-			sort.Slice(changes, func(i, j int) bool { return changes[i].Series.String() < changes[j].Series.String() })
+			// The updater's series first: they are what scenarios assert on.
+			rank := map[string]int{"updater": 0, "registry": 1, "engine": 2}
+			sort.SliceStable(changes, func(i, j int) bool {
+				ri, rj := rank[changes[i].Series.Labels["source"]], rank[changes[j].Series.Labels["source"]]
+				if ri != rj {
+					return ri < rj
+				}
+				return changes[i].Series.String() < changes[j].Series.String()
+			})
 			for _, c := range changes {
-				if c.Series.Labels[metricclient.LabelSandbox] != w.sb.ID() {
+				// Buckets repeat what _count says, at every bound; leave
+				// them to metrics-last.txt.
+				if c.Series.Labels[metricclient.LabelSandbox] != w.sb.ID() || strings.HasSuffix(c.Series.Name, "_bucket") {
 					continue
 				}
 				fmt.Fprintf(&b, "%s %g -> %g (%+g)\n", c.Series, c.Before, c.After, c.Delta())

@@ -423,9 +423,16 @@ func (s *Server) scrapeSandbox(ctx context.Context, sb *sandbox, staleness time.
 			add[LabelCluster] = sb.cluster
 		}
 		for _, f := range r.fams {
+			// The drydock_ names are the server's own; a target that
+			// exports them (a confused or malicious updater) must not
+			// pose as the server, say with a second metadata series.
+			if r.source != SourceEngine && strings.HasPrefix(f.GetName(), "drydock_") {
+				s.log.Warn("dropped a target's drydock_ series", "sandbox", sb.id, "source", r.source, "metric", f.GetName())
+				continue
+			}
 			relabel(f, add)
+			out = append(out, f)
 		}
-		out = append(out, r.fams...)
 	}
 	return out
 }

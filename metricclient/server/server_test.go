@@ -97,7 +97,8 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(updaterA.Close)
 	// B poses as another sandbox; it must not succeed.
 	updaterB := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "# TYPE watchtower_scans_total counter\nwatchtower_scans_total{sandbox=\"dd-0123456789\"} 1\n")
+		io.WriteString(w, "# TYPE watchtower_scans_total counter\nwatchtower_scans_total{sandbox=\"dd-0123456789\"} 1\n"+
+			"# TYPE drydock_meta_sandbox_metadata gauge\ndrydock_meta_sandbox_metadata{sandbox=\"dd-0123456789\",updater=\"fake\"} 1\n")
 	}))
 	t.Cleanup(updaterB.Close)
 	registry := readFixture(t, "registry-v3.1.2.prom")

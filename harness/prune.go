@@ -166,7 +166,7 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		r.Containers = append(r.Containers, containerName(c))
 	}
 	if registryAddr != "" {
-		imgs, err := removeRegistryImages(ctx, cli, registryAddr)
+		imgs, err := RemoveRegistryImages(ctx, cli, registryAddr)
 		r.Images = imgs
 		if err != nil {
 			errs = append(errs, err)
@@ -189,9 +189,11 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 	return r, errors.Join(errs...)
 }
 
-// removeRegistryImages untags every image pulled from the given registry
-// (references "localhost:P/..."); layers shared with other images stay.
-func removeRegistryImages(ctx context.Context, cli *client.Client, addr string) ([]string, error) {
+// RemoveRegistryImages untags every image pulled from the given registry
+// (references "localhost:P/..."). It removes references, never image ids:
+// the same image (same id) may be pulled from another sandbox's registry
+// and run there, and layers shared with other images stay.
+func RemoveRegistryImages(ctx context.Context, cli *client.Client, addr string) ([]string, error) {
 	list, err := cli.ImageList(ctx, client.ImageListOptions{All: false})
 	if err != nil {
 		return nil, fmt.Errorf("list images of registry %s: %w", addr, err)

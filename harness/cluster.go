@@ -156,6 +156,8 @@ func (sb *Sandbox) StartCluster(ctx context.Context, spec ClusterSpec) (_ *Clust
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
+			release := sb.guard.churn()
+			defer release()
 			for _, n := range c.nodes {
 				_ = n.remove(cctx)
 			}

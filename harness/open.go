@@ -227,7 +227,9 @@ func (sb *Sandbox) Remove(ctx context.Context) (Removed, error) {
 	sb.mu.Lock()
 	sb.closed = true
 	sb.mu.Unlock()
+	release := sb.guard.churn()
 	r, err := removeSandbox(ctx, sb.cli, sb.id)
+	release()
 	if sb.stateDir != "" {
 		if rerr := os.RemoveAll(sb.stateDir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove state dir: %w", rerr))

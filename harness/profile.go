@@ -33,6 +33,11 @@ const (
 	// checked or pulled (the registry is down) counts in the failed
 	// metric.
 	CapCountsFailedPulls Capability = "counts-failed-pulls"
+	// CapToleratesEngineChurn: containers elsewhere on the engine being
+	// created or removed while a scan runs do not break the scan. A
+	// profile without it is run alone on the engine by the scenario
+	// suite, so other sandboxes' churn cannot fail its scenarios.
+	CapToleratesEngineChurn Capability = "tolerates-engine-churn"
 )
 
 // MetricNames says which of the updater's metrics mean what.
@@ -126,7 +131,14 @@ func (p Profile) Missing(caps ...Capability) string {
 //     skipped HTTP triggers, so it lacks CapSkipBusyScan;
 //   - a failed pull (registry down) is logged as "Unable to update
 //     container" but not counted: watchtower_containers_failed stays 0, so
-//     it lacks CapCountsFailedPulls.
+//     it lacks CapCountsFailedPulls;
+//   - it inspects every running container on the engine, in any scope,
+//     before it filters; if one is removed in between ("No such
+//     container"), the scan fails, and on /v1/update the handler then
+//     panics on the nil report (metrics.NewMetric, pkg/metrics/metrics.go:31)
+//     and the trigger's connection ends with EOF; at start-up the same
+//     race makes it exit 1. Other sandboxes' containers come and go while
+//     scenarios run in parallel, so it lacks CapToleratesEngineChurn.
 func Watchtower() Profile {
 	return Profile{
 		Name:            "watchtower-1.7.1",
@@ -181,7 +193,7 @@ func Reference() Profile {
 			ScansSkipped: "watchtower_scans_skipped",
 			Rollbacks:    "watchtower_rollbacks_total",
 		},
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapCountsFailedPulls},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapCountsFailedPulls, CapToleratesEngineChurn},
 	}
 }
 
@@ -260,7 +272,7 @@ func ProfileFromEnv(getenv func(string) string) (p Profile, ok bool, err error) 
 	return p, true, nil
 }
 
-var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapCountsFailedPulls}
+var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapCountsFailedPulls, CapToleratesEngineChurn}
 
 // Validate says what is missing or wrong in a profile.
 func (p Profile) Validate() error {

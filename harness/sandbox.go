@@ -46,6 +46,7 @@ type Sandbox struct {
 	created time.Time
 	images  *images.Set
 	log     io.Writer
+	guard   *EngineGuard
 	// stateDir holds what must live on the host for the sandbox's lifetime
 	// (the updater's token file); it is removed with the sandbox.
 	stateDir string
@@ -68,6 +69,7 @@ type sandboxConfig struct {
 	images    *images.Set
 	log       io.Writer
 	stateRoot string
+	guard     *EngineGuard
 }
 
 // Option configures NewSandbox.
@@ -131,6 +133,7 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 		created: time.Now().UTC().Truncate(time.Second),
 		images:  cfg.images,
 		log:     cfg.log,
+		guard:   cfg.guard,
 	}
 	if sb.id == "" {
 		sb.id = NewID()
@@ -155,8 +158,11 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	// Leftovers of dead owners go first. This is housekeeping, not the
 	// job at hand: parallel sandboxes prune at the same time, and one that
 	// finds another already removing a leftover must not fail for it.
-	if removed, err := Prune(ctx, sb.cli); err != nil {
-		sb.logf("prune leftovers (continuing): %v", err)
+	release := sb.guard.churn()
+	removed, perr := Prune(ctx, sb.cli)
+	release()
+	if perr != nil {
+		sb.logf("prune leftovers (continuing): %v", perr)
 	} else {
 		for _, r := range removed {
 			sb.logf("pruned sandbox %s of a dead owner: %d containers, %d networks", r.Sandbox, len(r.Containers), len(r.Networks))
@@ -296,7 +302,10 @@ func (sb *Sandbox) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
-	if _, err := removeSandbox(ctx, sb.cli, sb.id); err != nil {
+	release := sb.guard.churn()
+	_, err := removeSandbox(ctx, sb.cli, sb.id)
+	release()
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if sb.stateDir != "" {

@@ -88,6 +88,10 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 	if err := os.WriteFile(u.tokenFile, []byte(u.token), 0o600); err != nil {
 		return nil, fmt.Errorf("write updater token: %w", err)
 	}
+	// Held until the API answers: an updater that cannot bear churn
+	// lists the engine's containers as it starts.
+	release := sb.guard.forUpdater(p)
+	defer release()
 	args := u.args(o)
 	env := map[string]string{
 		p.TokenEnv: u.token,
@@ -208,7 +212,23 @@ func (u *Updater) Scan(ctx context.Context, images ...string) (ScanResult, error
 		}
 		path += "?" + q.Encode()
 	}
+	release := u.sb.guard.forUpdater(u.profile)
+	defer release()
 	st, body, err := u.get(ctx, path)
+	if err != nil {
+		return ScanResult{}, fmt.Errorf("trigger scan: %w", err)
+	}
+	return ScanResult{Status: st, Body: body}, nil
+}
+
+// TriggerWhileScanning sends a scan trigger without holding the engine
+// guard: it is for a trigger sent while another scan runs, which the
+// updater should skip or queue, and the running scan holds the guard
+// already (holding it again could wait on another sandbox's exclusive
+// hold until the running scan is over, and the trigger would no longer
+// race it).
+func (u *Updater) TriggerWhileScanning(ctx context.Context) (ScanResult, error) {
+	st, body, err := u.get(ctx, u.profile.UpdatePath)
 	if err != nil {
 		return ScanResult{}, fmt.Errorf("trigger scan: %w", err)
 	}

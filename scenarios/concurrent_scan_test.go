@@ -45,7 +45,7 @@ func TestConcurrentScanTrigger(t *testing.T) {
 		}, monitor.IncludePast())
 		require.NoError(t, err, "the first scan never began replacing a node")
 
-		second, err := w.updater.Scan(ctx)
+		second, err := w.updater.TriggerWhileScanning(ctx)
 		require.NoError(t, err)
 		require.Equal(t, p.SkippedStatus, second.Status, "the second trigger's answer: %s", second.Body)
 

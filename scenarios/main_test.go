@@ -27,8 +27,11 @@ type suite struct {
 	metrics   *metricclient.MetricClient
 	profiles  []harness.Profile
 	artifacts string // root for failure artifacts; "" means per-test temp dir
-	tmp       string // holds the metrics server's socket
-	cleanups  []func()
+	// guard keeps other sandboxes' container removals away from updaters
+	// that cannot bear them (see harness.EngineGuard).
+	guard    harness.EngineGuard
+	tmp      string // holds the metrics server's socket
+	cleanups []func()
 }
 
 // the suite, set once by TestMain before any test runs.

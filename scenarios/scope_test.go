@@ -35,7 +35,7 @@ func TestScopeIsolation(t *testing.T) {
 
 		// The outsider: a third sandbox's app container with no scope
 		// label, running an image from a's registry.
-		c, err := harness.NewSandbox(ctx, harness.WithTest(t), harness.WithClient(s.cli), harness.WithImages(s.images))
+		c, err := harness.NewSandbox(ctx, s.sandboxOptions(t)...)
 		require.NoError(t, err)
 		_, err = a.sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

@@ -39,6 +39,11 @@ func forEachProfile(t *testing.T, caps []harness.Capability, fn func(t *testing.
 	}
 }
 
+// sandboxOptions are the options of every sandbox the suite makes.
+func (st *suite) sandboxOptions(t testing.TB) []harness.Option {
+	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images), harness.WithEngineGuard(&st.guard)}
+}
+
 // worldSpec is what a scenario needs started.
 type worldSpec struct {
 	nodes   []harness.NodeSpec // default: controller and worker-0
@@ -65,7 +70,7 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	sb, err := harness.NewSandbox(ctx, harness.WithTest(t), harness.WithClient(s.cli), harness.WithImages(s.images))
+	sb, err := harness.NewSandbox(ctx, s.sandboxOptions(t)...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb}
 
@@ -258,13 +263,18 @@ func (w *world) writeArtifactsIfFailed() {
 	if !w.t.Failed() {
 		return
 	}
-	root := s.artifacts
-	if root == "" {
-		root = w.t.TempDir()
-	} else {
-		root = filepath.Join(root, strings.ReplaceAll(w.t.Name(), "/", "_"))
+	// Not t.TempDir: the testing package removes that when the test ends,
+	// and artifacts are for reading after the run.
+	base := s.artifacts
+	if base == "" {
+		base = filepath.Join(os.TempDir(), "drydock-artifacts")
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	if err := os.MkdirAll(base, 0o755); err != nil {
+		w.t.Logf("artifacts: %v", err)
+		return
+	}
+	root, err := os.MkdirTemp(base, strings.ReplaceAll(w.t.Name(), "/", "_")+"-")
+	if err != nil {
 		w.t.Logf("artifacts: %v", err)
 		return
 	}

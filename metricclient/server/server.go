@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -213,7 +214,23 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		}
 		staleness = d
 	}
-	fams := s.Gather(r.Context(), staleness)
+	// ?source=updater,registry reads only those sources: a caller that
+	// asserts on the updater's series need not wait for the engine's
+	// figures (the first stats call on a new container takes about a
+	// second on Docker 20.10).
+	var only []string
+	if v := r.URL.Query().Get("source"); v != "" {
+		for _, src := range strings.Split(v, ",") {
+			switch src {
+			case SourceUpdater, SourceRegistry, SourceEngine:
+				only = append(only, src)
+			default:
+				http.Error(w, fmt.Sprintf("source %q: want a comma-separated list of %s, %s and %s", src, SourceUpdater, SourceRegistry, SourceEngine), http.StatusBadRequest)
+				return
+			}
+		}
+	}
+	fams := s.GatherSources(r.Context(), staleness, only...)
 	w.Header().Set("Content-Type", string(expfmt.FmtText))
 	enc := expfmt.NewEncoder(w, expfmt.FmtText)
 	for _, mf := range fams {
@@ -243,6 +260,11 @@ type containerInfo struct {
 // It never fails: what could not be read is counted in
 // drydock_scrape_errors_total and left out.
 func (s *Server) Gather(ctx context.Context, staleness time.Duration) []*dto.MetricFamily {
+	return s.GatherSources(ctx, staleness)
+}
+
+// GatherSources is Gather reading only the given sources (all if none).
+func (s *Server) GatherSources(ctx context.Context, staleness time.Duration, sources ...string) []*dto.MetricFamily {
 	ctx, cancel := context.WithTimeout(ctx, s.scrapeTimeout)
 	defer cancel()
 	out := newFamilies()
@@ -274,7 +296,7 @@ func (s *Server) Gather(ctx context.Context, staleness time.Duration) []*dto.Met
 				// Waited past the total deadline: the targets below fail
 				// at once on the ended context and are counted.
 			}
-			fams := s.scrapeSandbox(ctx, sb, staleness)
+			fams := s.scrapeSandbox(ctx, sb, staleness, sources)
 			mu.Lock()
 			defer mu.Unlock()
 			for _, f := range fams {
@@ -376,7 +398,7 @@ func metadataFamily(sb *sandbox) *dto.MetricFamily {
 
 // scrapeSandbox reads the three sources of one sandbox concurrently, each
 // under its own deadline.
-func (s *Server) scrapeSandbox(ctx context.Context, sb *sandbox, staleness time.Duration) []*dto.MetricFamily {
+func (s *Server) scrapeSandbox(ctx context.Context, sb *sandbox, staleness time.Duration, sources []string) []*dto.MetricFamily {
 	type result struct {
 		source string
 		fams   []*dto.MetricFamily
@@ -396,6 +418,13 @@ func (s *Server) scrapeSandbox(ctx context.Context, sb *sandbox, staleness time.
 				return nil, fmt.Errorf("registry container %s has no %s label", sb.registry.name, labels.RegistryMetrics)
 			}
 			return s.scrapeURL(ctx, u, "")
+		}
+	}
+	if len(sources) > 0 {
+		for src := range targets {
+			if !slices.Contains(sources, src) {
+				delete(targets, src)
+			}
 		}
 	}
 	results := make(chan result, len(targets))

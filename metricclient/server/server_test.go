@@ -249,6 +249,28 @@ func TestGather(t *testing.T) {
 	assert.Equal(t, int64(1), v)
 }
 
+func TestSourceFilter(t *testing.T) {
+	w := newWorld(t)
+	h := New(w.engine, WithTargetTimeout(300*time.Millisecond)).Handler()
+	m := scrape(t, h, "?source=updater,registry")
+	const a = "dd-0123456789"
+	_, _, err := m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: a})
+	require.NoError(t, err, "updater series are served")
+	names, err := m.Names()
+	require.NoError(t, err)
+	for _, name := range []string{MetricContainerCPU, MetricContainerMemory, MetricContainerPIDs, MetricContainerInfo} {
+		require.NotContains(t, names, name, "an engine series is served")
+	}
+	full, err := scrape(t, h, "").Names()
+	require.NoError(t, err)
+	require.Contains(t, full, MetricContainerInfo, "without ?source= every source is read")
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics?source=updater,kernel", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), `source "kernel"`)
+}
+
 func TestBadStaleness(t *testing.T) {
 	rec := httptest.NewRecorder()
 	New(&fakeEngine{}).Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics?max_staleness=soon", nil))

@@ -281,8 +281,11 @@ func skipReason(out []string) string {
 	return ""
 }
 
-// failReason is the failure's first error: testify's "Error:" line and
-// the one after it when it continues, else the first message logged.
+// failReason is the failure's first error, as a person wants it in one
+// line: of testify's first failure block, its "Messages:" (the test's own
+// words) if it has one; else the "Error:" text, with the line after it
+// when that text only introduces it ("Received unexpected error:",
+// "Not equal:"); else the first message logged.
 func failReason(out []string) string {
 	var msgs []string
 	for _, l := range out {
@@ -292,13 +295,25 @@ func failReason(out []string) string {
 		msgs = append(msgs, l)
 	}
 	for i, l := range msgs {
-		if _, after, ok := strings.Cut(l, "Error:"); ok && !strings.Contains(l, "Error Trace:") {
-			reason := strings.TrimSpace(after)
-			if reason == "" && i+1 < len(msgs) {
-				reason = strings.TrimSpace(msgs[i+1])
-			}
-			return clip(reason)
+		_, after, ok := strings.Cut(l, "Error:")
+		if !ok || strings.Contains(l, "Error Trace:") {
+			continue
 		}
+		reason := strings.TrimSpace(after)
+		for _, next := range msgs[i+1:] {
+			if strings.Contains(next, "Error Trace:") {
+				break
+			}
+			if _, m, ok := strings.Cut(next, "Messages:"); ok {
+				return clip(strings.TrimSpace(m))
+			}
+		}
+		if (reason == "" || strings.HasSuffix(reason, ":")) && i+1 < len(msgs) {
+			if n := strings.TrimSpace(msgs[i+1]); n != "" && !strings.Contains(n, "Test:") {
+				reason = strings.TrimSpace(reason + " " + n)
+			}
+		}
+		return clip(reason)
 	}
 	if len(msgs) > 0 {
 		return clip(strings.TrimSpace(logPrefix.ReplaceAllString(msgs[0], "")))

@@ -107,7 +107,12 @@ func TestInterrupted(t *testing.T) {
 func TestReasons(t *testing.T) {
 	assert.Equal(t, "no engine", skipReason([]string{"=== RUN   TestX", "    x_test.go:12: no engine", "--- SKIP: TestX (0.00s)"}))
 	assert.Equal(t, "boom happened", failReason([]string{"=== RUN   TestX", "    x_test.go:3: boom happened", "--- FAIL: TestX (0.00s)"}))
-	assert.Equal(t, "Received unexpected error:", failReason([]string{
+	assert.Equal(t, "Received unexpected error: dial tcp: refused", failReason([]string{
 		"    world_test.go:9: ", "        \tError Trace:\tworld_test.go:9", "        \tError:      \tReceived unexpected error:", "        \t            \tdial tcp: refused",
+	}))
+	assert.Equal(t, "the old version runs again", failReason([]string{
+		"    rollback_test.go:43: ", "        \tError Trace:\trollback_test.go:43", "        \tError:      \tNot equal: ",
+		"        \t            \texpected: \"a\"", "        \t            \tactual  : \"b\"",
+		"        \tTest:       \tTestX", "        \tMessages:   \tthe old version runs again",
 	}))
 }

@@ -57,6 +57,28 @@ func TestWatchtowerV171(t *testing.T) {
 	assert.Contains(t, err.Error(), "nearest names: watchtower_scans_total")
 }
 
+// TestWatchtowerV171Recorded reads what a real watchtower v1.7.1 served on
+// /v1/metrics in a drydock sandbox after two scans of two nodes: the first
+// updated both, the second found nothing new (so the per-scan gauges say
+// 0 updated).
+func TestWatchtowerV171Recorded(t *testing.T) {
+	m := fixture(t, "watchtower-v1.7.1-recorded.prom")
+	for name, want := range map[string]int64{
+		"watchtower_containers_scanned": 2,
+		"watchtower_containers_updated": 0,
+		"watchtower_containers_failed":  0,
+		"watchtower_scans_total":        2,
+		"watchtower_scans_skipped":      0,
+	} {
+		got, _, err := m.GetPrometheusInteger(name, nil)
+		require.NoError(t, err, name)
+		assert.Equal(t, want, got, name)
+	}
+	names, err := m.Names()
+	require.NoError(t, err)
+	assert.NotContains(t, names, "watchtower_rollbacks_total", "upstream watchtower has no rollbacks")
+}
+
 func TestOpenserbiaSeed000(t *testing.T) {
 	m := fixture(t, "openserbia-v1.12.2.prom")
 	v, _, err := m.GetPrometheusInteger("watchtower_rollbacks_total", nil)

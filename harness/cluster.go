@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"sync"
@@ -328,16 +329,9 @@ func (n *Node) consoleLog(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer rc.Close()
-	var b strings.Builder
-	buf := make([]byte, 32<<10)
-	for {
-		k, err := rc.Read(buf)
-		b.Write(buf[:k])
-		if err != nil {
-			break
-		}
-	}
-	return b.String(), nil
+	// A node has a TTY, so its log is one raw stream, not multiplexed.
+	b, err := io.ReadAll(io.LimitReader(rc, 64<<10))
+	return string(b), err
 }
 
 // UnitActive reports a unit's ActiveState in the node ("active", "failed", ...).

@@ -221,23 +221,6 @@ func noSandboxError(ctx context.Context, cli *client.Client, id string) error {
 	return fmt.Errorf("sandbox %q: %w on this engine (sandboxes here: %s)", id, ErrNoSandbox, have)
 }
 
-// Remove removes everything the sandbox made, as Close does, and says
-// what it removed.
-func (sb *Sandbox) Remove(ctx context.Context) (Removed, error) {
-	sb.mu.Lock()
-	sb.closed = true
-	sb.mu.Unlock()
-	release := sb.guard.churn()
-	r, err := removeSandbox(ctx, sb.cli, sb.id)
-	release()
-	if sb.stateDir != "" {
-		if rerr := os.RemoveAll(sb.stateDir); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("remove state dir: %w", rerr))
-		}
-	}
-	return r, err
-}
-
 // Updater returns the sandbox's updater, or nil if none runs.
 func (sb *Sandbox) Updater() *Updater {
 	sb.mu.Lock()

@@ -3,11 +3,9 @@ package harness
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
 	"github.com/drydock-dev/drydock/fixtures/app/appconfig"
@@ -90,18 +88,4 @@ func pullImage(ctx context.Context, cli *client.Client, ref string) error {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	return nil
-}
-
-// containerLogs returns a container's stdout and stderr, demultiplexed.
-func containerLogs(ctx context.Context, cli *client.Client, id string) (string, error) {
-	rc, err := cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
-	if err != nil {
-		return "", fmt.Errorf("logs of %.12s: %w", id, err)
-	}
-	defer rc.Close()
-	var out strings.Builder
-	if _, err := stdcopy.StdCopy(&out, &out, rc); err != nil {
-		return out.String(), fmt.Errorf("read logs of %.12s: %w", id, err)
-	}
-	return out.String(), nil
 }

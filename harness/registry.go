@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/drydock-dev/drydock/harness/engine"
 	"github.com/drydock-dev/drydock/harness/labels"
 )
 
@@ -191,7 +192,7 @@ func (sb *Sandbox) waitRegistry(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			logs, _ := containerLogs(context.WithoutCancel(ctx), sb.cli, sb.registry.id)
+			logs, _ := engine.Logs(context.WithoutCancel(ctx), sb.cli, sb.registry.id)
 			return fmt.Errorf("registry at %s did not answer: %w\nits log:\n%s", url, ctx.Err(), tail(logs, 20))
 		case <-time.After(backoff):
 		}

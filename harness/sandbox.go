@@ -292,31 +292,33 @@ func disableRyuk() error {
 // network, its state dir. It goes on past errors and returns them all.
 func (sb *Sandbox) Close(ctx context.Context) error {
 	sb.mu.Lock()
-	if sb.closed {
-		sb.mu.Unlock()
-		return nil
-	}
-	sb.closed = true
+	closed := sb.closed
 	sb.mu.Unlock()
-	if sb.cli == nil {
+	if closed || sb.cli == nil {
 		return nil
 	}
-	var errs []error
-	release := sb.guard.churn()
-	_, err := removeSandbox(ctx, sb.cli, sb.id)
-	release()
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if sb.stateDir != "" {
-		if err := os.RemoveAll(sb.stateDir); err != nil {
-			errs = append(errs, fmt.Errorf("remove state dir: %w", err))
-		}
-	}
+	_, err := sb.Remove(ctx)
 	if sb.ownCli {
 		sb.cli.Close()
 	}
-	return errors.Join(errs...)
+	return err
+}
+
+// Remove removes everything the sandbox made (see Close), and says what
+// it removed. Unlike Close, it leaves the engine client open.
+func (sb *Sandbox) Remove(ctx context.Context) (Removed, error) {
+	sb.mu.Lock()
+	sb.closed = true
+	sb.mu.Unlock()
+	release := sb.guard.churn()
+	r, err := removeSandbox(ctx, sb.cli, sb.id)
+	release()
+	if sb.stateDir != "" {
+		if rerr := os.RemoveAll(sb.stateDir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove state dir: %w", rerr))
+		}
+	}
+	return r, err
 }
 
 // tcLogger sends testcontainers-go's progress lines where the sandbox's

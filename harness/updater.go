@@ -19,6 +19,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/drydock-dev/drydock/harness/engine"
 	"github.com/drydock-dev/drydock/harness/labels"
 )
 
@@ -264,7 +265,7 @@ func (u *Updater) get(ctx context.Context, path string) (int, string, error) {
 
 // Logs returns the updater's log (stdout and stderr).
 func (u *Updater) Logs(ctx context.Context) (string, error) {
-	return containerLogs(ctx, u.sb.cli, u.id)
+	return engine.Logs(ctx, u.sb.cli, u.id)
 }
 
 // Stop stops the updater container.

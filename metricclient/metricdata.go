@@ -155,26 +155,8 @@ func (e *entry) series() Series {
 	return Series{Name: e.name, Family: e.family, Type: e.typ, Labels: l, Value: e.value, Timestamp: ts}
 }
 
-// get returns the value of label name, "" if absent.
-func (e *entry) get(name string) string {
-	for _, p := range e.labels {
-		if p.name == name {
-			return p.value
-		}
-	}
-	return ""
-}
-
-func (e *entry) matches(want map[string]string) bool {
-	for k, v := range want {
-		if e.get(k) != v {
-			return false
-		}
-	}
-	return true
-}
-
-// matchesSorted is matches for wanted pairs sorted by name.
+// matchesSorted reports whether e has every wanted pair; want is sorted
+// by name, as e.labels are.
 func (e *entry) matchesSorted(want []labelPair) bool {
 	i := 0
 	for _, w := range want {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -23,11 +22,6 @@ const (
 	exitFailure = 1 // something went wrong while doing what was asked
 	exitUsage   = 2 // bad input: a flag, an unknown name; nothing was done
 )
-
-// minAPIVersion is the oldest Docker engine API drydock works with: the
-// nodes need --cgroupns=private (HostConfig.CgroupnsMode), which came
-// with API 1.41 (Docker 20.10).
-const minAPIVersion = "1.41"
 
 // usageError is bad input: the command prints it and exits with exitUsage.
 type usageError struct{ msg string }
@@ -108,33 +102,31 @@ func parseFlags(fs *cmdFlags, args []string, stdout, stderr io.Writer) (pos []st
 	}
 }
 
-// connect connects to the engine and checks it is new enough, turning
-// the usual failures into one line that says what to do.
+// connect connects to the engine (engine.Connect checks it is new
+// enough), turning the usual failures into one line that says what to do.
 func connect(ctx context.Context) (*client.Client, error) {
 	cli, err := engine.Connect(ctx)
-	if err != nil {
-		host := os.Getenv("DOCKER_HOST")
-		if host == "" {
-			host = client.DefaultDockerHost
-		}
-		switch {
-		case cerrdefs.IsInvalidArgument(err):
-			// The client refuses engines older than its own minimum
-			// (API 1.40); the message says which version answered.
-			return nil, fmt.Errorf("the Docker engine at %s is too old (%s): drydock needs API %s (Docker 20.10) or newer; upgrade the engine", host, innermost(err), minAPIVersion)
-		case errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
-			return nil, fmt.Errorf("this user may not use the Docker socket at %s: add it to the docker group, or run as a user who may", host)
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		default:
-			return nil, fmt.Errorf("no Docker engine answers at %s: start the Docker daemon, or point DOCKER_HOST at one that runs", host)
-		}
+	if err == nil {
+		return cli, nil
 	}
-	if v := cli.ClientVersion(); versionLess(v, minAPIVersion) {
-		cli.Close()
-		return nil, fmt.Errorf("the Docker engine speaks API %s, older than %s (Docker 20.10) which drydock needs: upgrade the engine", v, minAPIVersion)
+	host := os.Getenv("DOCKER_HOST")
+	if host == "" {
+		host = client.DefaultDockerHost
 	}
-	return cli, nil
+	switch {
+	case errors.Is(err, engine.ErrTooOld):
+		return nil, fmt.Errorf("%s: upgrade the engine", strings.TrimSuffix(err.Error(), ": "+engine.ErrTooOld.Error()))
+	case cerrdefs.IsInvalidArgument(err):
+		// The client refuses engines older than its own minimum
+		// (API 1.40); the message says which version answered.
+		return nil, fmt.Errorf("the Docker engine at %s is too old (%s): drydock needs API %s (Docker 20.10) or newer; upgrade the engine", host, innermost(err), engine.MinAPIVersion)
+	case errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied"):
+		return nil, fmt.Errorf("this user may not use the Docker socket at %s: add it to the docker group, or run as a user who may", host)
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	default:
+		return nil, fmt.Errorf("no Docker engine answers at %s: start the Docker daemon, or point DOCKER_HOST at one that runs", host)
+	}
 }
 
 // innermost returns the message of the deepest wrapped error.
@@ -146,24 +138,6 @@ func innermost(err error) string {
 		}
 		err = u
 	}
-}
-
-// versionLess compares "major.minor" API versions.
-func versionLess(a, b string) bool {
-	pa, pb := strings.SplitN(a, ".", 2), strings.SplitN(b, ".", 2)
-	for i := range 2 {
-		var x, y int
-		if i < len(pa) {
-			x, _ = strconv.Atoi(pa[i])
-		}
-		if i < len(pb) {
-			y, _ = strconv.Atoi(pb[i])
-		}
-		if x != y {
-			return x < y
-		}
-	}
-	return false
 }
 
 // openSandbox re-opens a sandbox by id; an unknown id is bad input.

@@ -17,9 +17,17 @@ type ExecResult struct {
 	Stderr   string
 }
 
+// Execer is the part of the engine client Exec needs (the monitor runs it
+// against fakes too).
+type Execer interface {
+	ExecCreate(ctx context.Context, id string, options client.ExecCreateOptions) (client.ExecCreateResult, error)
+	ExecAttach(ctx context.Context, execID string, options client.ExecAttachOptions) (client.ExecAttachResult, error)
+	ExecInspect(ctx context.Context, execID string, options client.ExecInspectOptions) (client.ExecInspectResult, error)
+}
+
 // Exec runs cmd in a running container and waits for it. A non-zero exit
 // code is not an error; failing to run the command is.
-func Exec(ctx context.Context, cli *client.Client, containerID string, cmd ...string) (ExecResult, error) {
+func Exec(ctx context.Context, cli Execer, containerID string, cmd ...string) (ExecResult, error) {
 	created, err := cli.ExecCreate(ctx, containerID, client.ExecCreateOptions{
 		Cmd:          cmd,
 		AttachStdout: true,

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/client"
 
+	"github.com/drydock-dev/drydock/harness/engine"
 	"github.com/drydock-dev/drydock/harness/labels"
 )
 
@@ -567,31 +568,16 @@ func (m *SystemdMonitor) reportSnapshot(ctx context.Context, id string, base Eve
 }
 
 // execOutput runs a short command in the container and returns its
-// stdout.
+// stdout; a non-zero exit is an error.
 func (m *SystemdMonitor) execOutput(ctx context.Context, id string, cmd []string) (string, error) {
-	ex, err := m.cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+	res, err := engine.Exec(ctx, m.cli, id, cmd...)
 	if err != nil {
-		return "", fmt.Errorf("exec %v: %w", cmd, err)
+		return "", err
 	}
-	att, err := m.cli.ExecAttach(ctx, ex.ID, client.ExecAttachOptions{})
-	if err != nil {
-		return "", fmt.Errorf("exec %v: %w", cmd, err)
+	if res.ExitCode != 0 {
+		return "", fmt.Errorf("exec %v: exit code %d: %s", cmd, res.ExitCode, strings.TrimSpace(res.Stderr))
 	}
-	defer att.Close()
-	stop := context.AfterFunc(ctx, att.Close)
-	defer stop()
-	var stdout, stderr bytes.Buffer
-	if _, err := stdcopy.StdCopy(&stdout, &stderr, att.Reader); err != nil {
-		return "", fmt.Errorf("exec %v: %w", cmd, err)
-	}
-	ins, err := m.cli.ExecInspect(ctx, ex.ID, client.ExecInspectOptions{})
-	if err != nil {
-		return "", fmt.Errorf("exec %v: %w", cmd, err)
-	}
-	if ins.ExitCode != 0 {
-		return "", fmt.Errorf("exec %v: exit code %d: %s", cmd, ins.ExitCode, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.String(), nil
+	return res.Stdout, nil
 }
 
 // lineWatch collects stderr and calls onMatch once when it has seen want.

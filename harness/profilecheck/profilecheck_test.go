@@ -18,6 +18,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/profile"
+	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
 // These tests run real updaters in real sandboxes: the reference updater
@@ -33,6 +34,7 @@ var shared struct {
 
 func engineAndImages(t *testing.T) []Option {
 	t.Helper()
+	testenv.NeedsEngine(t)
 	shared.once.Do(func() {
 		ctx := context.Background()
 		if shared.cli, shared.err = engine.Connect(ctx); shared.err != nil {

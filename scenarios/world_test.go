@@ -492,10 +492,25 @@ func (w *world) writeArtifactsIfFailed() {
 		if d, err := metricclient.Diff(w.first, md); err == nil {
 			var b strings.Builder
 			changes := d.Changed()
-			// The updater's series first: they are what scenarios assert on.
-			rank := map[string]int{"updater": 0, "registry": 1, "engine": 2}
+			// What scenarios assert on first: the profile's named
+			// metrics, then the updater's other series, the registry's,
+			// the engine's; Go runtime and process series last, they
+			// change at every scrape and say nothing of the update.
+			named := map[string]bool{}
+			for _, n := range w.profile.Metrics.Named() {
+				named[n] = true
+			}
+			rank := func(s metricclient.Series) int {
+				switch {
+				case named[s.Name]:
+					return 0
+				case strings.HasPrefix(s.Name, "go_"), strings.HasPrefix(s.Name, "process_"), strings.HasPrefix(s.Name, "promhttp_"):
+					return 4
+				}
+				return map[string]int{metricclient.SourceUpdater: 1, metricclient.SourceRegistry: 2, metricclient.SourceEngine: 3}[s.Labels[metricclient.LabelSource]]
+			}
 			sort.SliceStable(changes, func(i, j int) bool {
-				ri, rj := rank[changes[i].Series.Labels["source"]], rank[changes[j].Series.Labels["source"]]
+				ri, rj := rank(changes[i].Series), rank(changes[j].Series)
 				if ri != rj {
 					return ri < rj
 				}

@@ -2,15 +2,18 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
+	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/harness/profilecheck"
 )
 
@@ -20,8 +23,42 @@ func newProfileCmd() *cobra.Command {
 		Short: "work with updater profiles",
 		Args:  noArgs,
 	}
-	cmd.AddCommand(newProfileCheckCmd())
+	cmd.AddCommand(newProfileCheckCmd(), newProfileShowCmd())
 	return cmd
+}
+
+func newProfileShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show [NAME|FILE]",
+		Short: "print an updater profile as the JSON a profile file holds",
+		Long: `Prints a shipped profile (or a profile file, after checking it) as JSON in
+the profile file format, so a profile for another updater or version can
+start from a shipped one: what each value is for is in CONTRIBUTING.md,
+"Writing an updater profile". Without a name, lists the shipped profiles.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return badInput("give one profile name or file, not %d", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				names := slices.Sorted(maps.Keys(profile.Profiles()))
+				fmt.Fprintln(cmd.OutOrStdout(), strings.Join(names, "\n"))
+				return nil
+			}
+			p, err := profile.ByName(args[0])
+			if err != nil {
+				return badInput("%v", err)
+			}
+			b, err := json.MarshalIndent(p, "", "  ")
+			if err != nil {
+				return fmt.Errorf("encode profile %s: %w", p.Name, err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(b))
+			return nil
+		},
+	}
 }
 
 func newProfileCheckCmd() *cobra.Command {
@@ -77,26 +114,29 @@ func runProfileCheck(ctx context.Context, file string, static bool, wait time.Du
 	if err != nil {
 		return err
 	}
-	for _, a := range []profilecheck.Answer{rep.Trigger, rep.Metrics} {
-		if a.Method == "" {
-			continue
+	if a := rep.Trigger; a.Method != "" {
+		body := strings.ReplaceAll(a.BodyHead, "\n", "\n  ")
+		if strings.TrimSpace(body) == "" {
+			body = "(an empty body)"
 		}
-		fmt.Fprintf(stdout, "%s %s answered %d\n  %s\n", a.Method, a.Path, a.Status, strings.ReplaceAll(a.BodyHead, "\n", "\n  "))
+		fmt.Fprintf(stdout, "%s %s answered %d\n  %s\n", a.Method, a.Path, a.Status, body)
 	}
-	var fields []string
-	for f := range rep.Named {
-		fields = append(fields, f)
+	if a := rep.Metrics; a.Method != "" {
+		fmt.Fprintf(stdout, "%s %s answered %d; after one scan the profile's named metrics are:\n", a.Method, a.Path, a.Status)
 	}
-	sort.Strings(fields)
-	for _, f := range fields {
-		state := "exported"
-		if !rep.Named[f] {
-			state = "NOT exported"
+	for _, f := range slices.Sorted(maps.Keys(rep.Named)) {
+		n := rep.Named[f]
+		state := "NOT exported"
+		if n.Exported {
+			state = "= " + n.Value
 		}
-		fmt.Fprintf(stdout, "%s: %s\n", f, state)
+		fmt.Fprintf(stdout, "  %s: %s %s\n", f, n.Metric, state)
 	}
 	if len(rep.Problems) == 0 {
 		fmt.Fprintln(stdout, "the updater answers as the profile says")
+		// A person reading "the updater answers" should not take it for
+		// more than it is: one scan of an empty sandbox.
+		fmt.Fprintln(stdout, "not checked live (the scenarios check them): flags, update_found_log, docker_api, noop_scan, metrics.monitor_only_counts_updated, metrics.registry_down, capabilities")
 		return nil
 	}
 	for _, pr := range rep.Problems {

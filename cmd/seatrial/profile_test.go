@@ -7,6 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestProfileCheckStatic: the static check names the wrong field and exits
@@ -34,5 +38,28 @@ func TestProfileCheckStatic(t *testing.T) {
 		if got := out.String() + errOut.String(); !strings.Contains(got, tc.contains) {
 			t.Errorf("seatrial %q: output lacks %q:\n%s", tc.args, tc.contains, got)
 		}
+	}
+}
+
+// TestProfileShowIsAProfileFile: what `profile show` prints for each
+// shipped profile is a profile file that reads back (schema and rules) as
+// the same profile, so a newcomer can start from it.
+func TestProfileShowIsAProfileFile(t *testing.T) {
+	for name, want := range profile.Profiles() {
+		var out, errOut bytes.Buffer
+		if code := run(t.Context(), []string{"profile", "show", name}, &out, &errOut); code != 0 {
+			t.Fatalf("seatrial profile show %s: exit %d: %s", name, code, errOut.String())
+		}
+		got, err := profile.Parse(out.Bytes())
+		if err != nil {
+			t.Fatalf("seatrial profile show %s does not read back as a profile file: %v\n%s", name, err, out.String())
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("seatrial profile show %s reads back as another profile (-shipped +read):\n%s", name, diff)
+		}
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"profile", "show", "no-such-updater"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), `unknown updater profile "no-such-updater"`) {
+		t.Errorf("profile show of an unknown name: exit %d, %q; want 2 and the names there are", code, errOut.String())
 	}
 }

@@ -235,7 +235,7 @@ func FindModuleRoot(dir string) (string, error) {
 			return d, nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod of module %s in %s or above (run inside the seatrial repository or use images.WithSourceDir)", modulePath, dir)
+			return "", fmt.Errorf("no go.mod of module %s in %s or above (cd into the seatrial checkout first: the fixture images are built from its sources; from Go, pass images.WithSourceDir)", modulePath, dir)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -217,6 +218,25 @@ type Profile struct {
 	Metrics        Metrics        `json:"metrics"`
 	Capabilities   []Capability   `json:"capabilities"`
 	KnownFailures  []KnownFailure `json:"known_failures,omitempty"`
+}
+
+// Named maps "metrics.<key>" to each metric name the profile gives (the
+// string fields of Metrics that are set; registry_down is a mode, not a
+// name).
+func (m Metrics) Named() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(m)
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Type.Kind() != reflect.String || f.Name == "RegistryDown" {
+			continue
+		}
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name := v.Field(i).String(); name != "" {
+			out["metrics."+key] = name
+		}
+	}
+	return out
 }
 
 // IsOK reports whether status says the triggered scan ran.

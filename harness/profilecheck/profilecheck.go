@@ -9,8 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -51,13 +51,22 @@ type Report struct {
 	Profile string
 	Trigger Answer
 	Metrics Answer
-	// Named maps each metrics.* field the profile names to whether the
-	// updater's exposition has that metric.
-	Named    map[string]bool
+	// Named maps each metrics.* field the profile names to what the
+	// updater's exposition has of that metric after the scan.
+	Named    map[string]Named
 	Problems []Problem
 	// Log is the tail of the updater's log, for a person reading a
 	// failed check.
 	Log string
+}
+
+// Named is one metric a profile names, as the updater exported it.
+type Named struct {
+	Metric   string
+	Exported bool
+	// Value is its samples' values, "name{labels} value" each, at most a
+	// few; empty when not exported.
+	Value string
 }
 
 // Err joins the report's problems into one error, or nil.
@@ -107,7 +116,7 @@ func Live(ctx context.Context, p profile.Profile, opts ...Option) (rep Report, e
 	for _, o := range opts {
 		o(&cfg)
 	}
-	rep = Report{Profile: p.Name, Named: map[string]bool{}}
+	rep = Report{Profile: p.Name, Named: map[string]Named{}}
 	if err := p.Validate(); err != nil {
 		return rep, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
@@ -182,9 +191,9 @@ func Live(ctx context.Context, p profile.Profile, opts ...Option) (rep Report, e
 		if perr != nil {
 			problem("api.metrics_path", "GET %s is not a Prometheus text exposition: %v", p.API.MetricsPath, perr)
 		}
-		for field, name := range namedMetrics(p.Metrics) {
-			_, ok := families[name]
-			rep.Named[field] = ok
+		for field, name := range p.Metrics.Named() {
+			mf, ok := families[name]
+			rep.Named[field] = Named{Metric: name, Exported: ok, Value: sampleValues(mf)}
 			if !ok && perr == nil {
 				problem(field, "%s is not in the updater's exposition after a scan (it exports %s)", name, strings.Join(similar(families, name), ", "))
 			}
@@ -198,23 +207,6 @@ func Live(ctx context.Context, p profile.Profile, opts ...Option) (rep Report, e
 	return rep, nil
 }
 
-// namedMetrics maps "metrics.<key>" to each metric name the profile gives
-// (the string fields of profile.Metrics that are set).
-func namedMetrics(m profile.Metrics) map[string]string {
-	out := map[string]string{}
-	v := reflect.ValueOf(m)
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		if f.Type.Kind() != reflect.String || f.Name == "RegistryDown" {
-			continue
-		}
-		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name := v.Field(i).String(); name != "" {
-			out["metrics."+key] = name
-		}
-	}
-	return out
-}
 
 // similar lists the exposition's families that share the name's first
 // word (its namespace), or all of them if none does, to help the reader
@@ -259,4 +251,43 @@ func tailOf(s string, lines int) string {
 func firstLine(err error) string {
 	l, _, _ := strings.Cut(err.Error(), "\n")
 	return l
+}
+
+// sampleValues renders a family's first samples for a person checking a
+// profile ("3", or "{status=\"429\"} 1, ..." when labelled); nil is "".
+func sampleValues(mf *dto.MetricFamily) string {
+	if mf == nil {
+		return ""
+	}
+	const most = 3
+	var parts []string
+	for _, m := range mf.GetMetric() {
+		if len(parts) == most {
+			parts = append(parts, fmt.Sprintf("... (%d series)", len(mf.GetMetric())))
+			break
+		}
+		var v float64
+		switch {
+		case m.Counter != nil:
+			v = m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			v = m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			v = m.GetUntyped().GetValue()
+		case m.Histogram != nil:
+			v = float64(m.GetHistogram().GetSampleCount())
+		case m.Summary != nil:
+			v = float64(m.GetSummary().GetSampleCount())
+		}
+		var labels []string
+		for _, l := range m.GetLabel() {
+			labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+		}
+		s := strconv.FormatFloat(v, 'g', -1, 64)
+		if len(labels) > 0 {
+			s = "{" + strings.Join(labels, ",") + "} " + s
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -117,8 +117,8 @@ func TestLiveMetricNotExported(t *testing.T) {
 	p.Metrics.Rollbacks = "watchtower_rollback_count"
 	rep := live(t, p)
 	require.Equal(t, []string{"metrics.rollbacks"}, problemFields(rep))
-	require.False(t, rep.Named["metrics.rollbacks"])
-	require.True(t, rep.Named["metrics.scanned"])
+	require.False(t, rep.Named["metrics.rollbacks"].Exported)
+	require.True(t, rep.Named["metrics.scanned"].Exported)
 	require.ErrorContains(t, rep.Err(), "metrics.rollbacks: watchtower_rollback_count is not in the updater's exposition")
 	require.ErrorContains(t, rep.Err(), "watchtower_rollbacks_total", "the message lists the names it does export")
 }
@@ -148,5 +148,5 @@ func TestLiveWrongMethod(t *testing.T) {
 	require.Equal(t, []string{"trigger.method"}, problemFields(rep), "log:\n%s", rep.Log)
 	require.Equal(t, 405, rep.Trigger.Status)
 	require.ErrorContains(t, rep.Err(), "trigger.method: GET /v1/update answered 405")
-	require.True(t, rep.Named["metrics.skipped"], "watchtower_containers_skipped is exported")
+	require.True(t, rep.Named["metrics.skipped"].Exported, "watchtower_containers_skipped is exported")
 }

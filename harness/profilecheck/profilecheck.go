@@ -207,7 +207,6 @@ func Live(ctx context.Context, p profile.Profile, opts ...Option) (rep Report, e
 	return rep, nil
 }
 
-
 // similar lists the exposition's families that share the name's first
 // word (its namespace), or all of them if none does, to help the reader
 // find the right name.

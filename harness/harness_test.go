@@ -41,6 +41,7 @@ func (s *shared) get(t testing.TB) (*client.Client, *images.Set) {
 	t.Helper()
 	testenv.NeedsEngine(t)
 	s.once.Do(func() {
+		// Not t.Context(): the set-up is shared by every test of the binary.
 		ctx := context.Background()
 		if s.cli, s.err = engine.Connect(ctx); s.err != nil {
 			return
@@ -66,7 +67,7 @@ func TestMain(m *testing.M) {
 func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
 	t.Helper()
 	cli, set := env.get(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithTest(t), harness.WithClient(cli), harness.WithImages(set)}, opts...)...)
 	require.NoError(t, err)
@@ -76,7 +77,7 @@ func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
 func TestClusterOfThreeBecomesReady(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	c, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2})
 	require.NoError(t, err)
@@ -100,7 +101,7 @@ func TestClusterOfThreeBecomesReady(t *testing.T) {
 func TestCloseLeavesNothing(t *testing.T) {
 	t.Parallel()
 	cli, set := env.get(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
 	require.NoError(t, err)
@@ -113,7 +114,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 func TestPublishedDigestIsWhatTheEnginePulls(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	v1, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
@@ -149,7 +150,7 @@ func TestPruneRemovesWhatACrashLeft(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, id, "child output:\n%s", out)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	// t.Cleanup does run after a panic in Go's testing package, so the
 	// child may already have removed its sandbox; what matters is that
@@ -166,7 +167,7 @@ func TestPruneSparesTheLivingAndPersons(t *testing.T) {
 	cli, _ := env.get(t)
 	live := newSandbox(t)
 	person := newSandbox(t, harness.WithOwnerKind(labels.OwnerPerson))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	_, err := harness.Prune(ctx, cli)
 	require.NoError(t, err)
@@ -237,7 +238,7 @@ func TestOpenSandboxUnknown(t *testing.T) {
 
 func requireGone(t *testing.T, cli *client.Client, id string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	f := make(client.Filters).Add("label", labels.Sandbox+"="+id)
 	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	require.NoError(t, err)
@@ -252,7 +253,7 @@ func requireGone(t *testing.T, cli *client.Client, id string) {
 func BenchmarkClusterReady(b *testing.B) {
 	cli, set := env.get(b)
 	for b.Loop() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
 		sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
 		if err != nil {
 			b.Fatal(err)
@@ -328,10 +329,11 @@ func TestPruneRemovesStateAndSupersededImages(t *testing.T) {
 			got[k] = append(got[k], strings.TrimSpace(v))
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	if len(got["SANDBOX"]) == 1 {
 		// Whatever happened, the child's sandbox goes.
+		// (In a Cleanup, t.Context() is already cancelled.)
 		t.Cleanup(func() { _, _ = harness.RemoveSandbox(context.Background(), cli, got["SANDBOX"][0]) })
 	}
 	require.Contains(t, string(out), "READY", "child output:\n%s", out)

@@ -48,6 +48,7 @@ func needBinary(t *testing.T) string {
 		t.Skip("builds and runs the seatrial binary")
 	}
 	buildOnce.Do(func() {
+		// Not t.Context(): the binary is shared by every test of the binary.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		serverBinary, removeBinary, buildErr = BuildServerBinary(ctx, "")
@@ -71,7 +72,7 @@ func TestSpawnScrapeShutdown(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "metrics.sock")
 	c := NewMetricClient(sock, WithServerBinary(bin), WithServerOutput(testWriter{t}, testWriter{t}))
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
 	require.NoError(t, c.SpawnServer(ctx))
@@ -111,7 +112,7 @@ func TestSpawnChildExitsAtOnce(t *testing.T) {
 	// /bin/false exits before it could ever answer: a zombie until reaped.
 	c := NewMetricClient(filepath.Join(t.TempDir(), "s"), WithServerBinary("/bin/false"))
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	start := time.Now()
 	err := c.SpawnServer(ctx)
@@ -128,7 +129,7 @@ func TestSpawnNeverAnswers(t *testing.T) {
 	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\nexec sleep 60\n"), 0o755))
 	c := NewMetricClient(filepath.Join(dir, "s"), WithServerBinary(script), WithMaxBackoff(50*time.Millisecond))
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel()
 	err := c.SpawnServer(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -138,7 +139,7 @@ func TestSpawnNeverAnswers(t *testing.T) {
 func TestSpawnAddressTaken(t *testing.T) {
 	bin := needBinary(t)
 	sock := filepath.Join(t.TempDir(), "metrics.sock")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	first := NewMetricClient(sock, WithServerBinary(bin))
 	defer first.Close()
@@ -157,8 +158,8 @@ func TestSpawnAddressTaken(t *testing.T) {
 
 func TestNoBinary(t *testing.T) {
 	c := NewMetricClient("127.0.0.1:1")
-	require.Error(t, c.SpawnServer(context.Background()))
-	require.Error(t, c.ShutdownServer(context.Background()))
+	require.Error(t, c.SpawnServer(t.Context()))
+	require.Error(t, c.ShutdownServer(t.Context()))
 	c.Close()
 }
 

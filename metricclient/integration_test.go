@@ -33,7 +33,7 @@ import (
 func TestIntegration(t *testing.T) {
 	cli := testenv.Engine(t)
 	bin := needBinary(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	set, err := images.Ensure(ctx, cli, images.Only(images.Registry))
 	require.NoError(t, err)
@@ -210,6 +210,7 @@ func runContainer(t *testing.T, ctx context.Context, cli *client.Client, cfg *co
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc})
 	require.NoError(t, err)
 	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before Cleanup functions run.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := cli.ContainerRemove(cctx, res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {

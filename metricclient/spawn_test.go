@@ -64,7 +64,7 @@ func TestDeadServerReported(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "m.sock")
 	c := NewMetricClient(sock, WithServerBinary(bin))
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	require.NoError(t, c.SpawnServer(ctx))
 	pid := c.ServerPID()
@@ -89,7 +89,7 @@ func TestServerStderrSurfaced(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 	c := NewMetricClient(filepath.Join(t.TempDir(), "m.sock"), WithServerBinary(bin))
 	defer c.Close()
-	err := c.SpawnServer(context.Background())
+	err := c.SpawnServer(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exited with status 1")
 	assert.Contains(t, err.Error(), "no Docker engine answers")
@@ -106,7 +106,7 @@ func TestPortInUse(t *testing.T) {
 	defer other.Close()
 	c := NewMetricClient(ln.Addr().String(), WithServerBinary(bin))
 	defer c.Close()
-	err = c.SpawnServer(context.Background())
+	err = c.SpawnServer(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "address already in use")
 	assert.Contains(t, err.Error(), "exited with status 1")
@@ -116,7 +116,7 @@ func TestPortInUse(t *testing.T) {
 func TestExitStatusZero(t *testing.T) {
 	c := NewMetricClient(filepath.Join(t.TempDir(), "s"), WithServerBinary("/bin/true"))
 	defer c.Close()
-	err := c.SpawnServer(context.Background())
+	err := c.SpawnServer(t.Context())
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exited with status 0")
 	assert.NotContains(t, err.Error(), "<nil>")
@@ -132,6 +132,7 @@ func TestSpawnBoundedAndGroupKilled(t *testing.T) {
 	c := NewMetricClient(filepath.Join(dir, "s"), WithServerBinary(script), WithSpawnTimeout(time.Second), WithMaxBackoff(50*time.Millisecond))
 	defer c.Close()
 	done := make(chan error, 1)
+	// Background, not t.Context(): the point is a context that never ends.
 	go func() { done <- c.SpawnServer(context.Background()) }()
 	select {
 	case err := <-done:

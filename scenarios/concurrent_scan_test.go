@@ -18,7 +18,7 @@ import (
 func TestConcurrentScanTrigger(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSkipBusyScan}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 		before := w.nodes(ctx)
 		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})

@@ -58,7 +58,7 @@ func (it *iteration) cleanup() {
 
 func fullScan(t testing.TB, p harness.Profile) {
 	w := newWorld(t, p, worldSpec{})
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	before := w.nodes(ctx)
 	for name, n := range before {

@@ -27,7 +27,7 @@ func TestLabelFilters(t *testing.T) {
 			},
 			updater: harness.UpdaterOptions{LabelEnable: true},
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()
 		before := w.nodes(ctx)
 		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})

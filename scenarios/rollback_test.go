@@ -23,7 +23,7 @@ func TestHealthGatedRollback(t *testing.T) {
 			updater:              harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
 			scanFailuresExpected: true,
 		})
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 		before := w.nodes(ctx)["controller"]
 		broken, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.UnitFails})

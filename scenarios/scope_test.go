@@ -29,7 +29,7 @@ func TestScopeIsolation(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 
 		// The outsider: a third sandbox's app container with no scope

@@ -90,14 +90,16 @@ type world struct {
 
 func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	sb, err := harness.NewSandbox(ctx, append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port))...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb, spec: spec}
 
 	// The Watcher starts before the first node, so it sees every event of
-	// the cluster's life. Its context lives as long as the test.
+	// the cluster's life. Its context lives as long as the test and its
+	// Cleanups (not t.Context(), cancelled before them): it stops after the
+	// artifacts are written.
 	wctx, wcancel := context.WithCancel(context.Background())
 	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNodeLossGrace(cmp.Or(spec.nodeLossGrace, nodeLossGrace)))
 	require.NoError(t, w.watcher.Start(wctx, nil))
@@ -468,6 +470,7 @@ func (w *world) writeArtifactsIfFailed() {
 		w.t.Logf("artifacts: %v", err)
 		return
 	}
+	// Runs as a Cleanup, when t.Context() is already cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	write := func(name, content string) {

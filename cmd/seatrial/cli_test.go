@@ -80,7 +80,7 @@ type result struct {
 // environment.
 func seatrial(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = root
@@ -217,6 +217,7 @@ func newName(t *testing.T) string {
 // removeAfter removes the sandbox when the test ends, however it ends.
 func removeAfter(t *testing.T, cli *client.Client, id string) {
 	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before Cleanup functions run.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if _, err := harness.RemoveSandbox(ctx, cli, id); err != nil {
@@ -229,7 +230,7 @@ func removeAfter(t *testing.T, cli *client.Client, id string) {
 // requireGone checks that nothing labelled with the sandbox id is left.
 func requireGone(t *testing.T, cli *client.Client, id, registry, tokenFile string) {
 	t.Helper()
-	ctx := context.Background()
+	ctx := t.Context()
 	f := make(client.Filters).Add("label", labels.Sandbox+"="+id)
 	ctrs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"testing"
 )
@@ -24,7 +23,7 @@ func TestDispatch(t *testing.T) {
 		{[]string{"metrics-server", "extra"}, 2, "unexpected arguments"},
 	} {
 		var out, errOut bytes.Buffer
-		code := run(context.Background(), tc.args, &out, &errOut)
+		code := run(t.Context(), tc.args, &out, &errOut)
 		if code != tc.code {
 			t.Errorf("seatrial %q: exit %d, want %d", tc.args, code, tc.code)
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,7 +30,7 @@ func TestProfileCheckStatic(t *testing.T) {
 		{[]string{"profile", "check"}, 2, "which profile? give its file"},
 	} {
 		var out, errOut bytes.Buffer
-		code := run(context.Background(), tc.args, &out, &errOut)
+		code := run(t.Context(), tc.args, &out, &errOut)
 		if code != tc.code {
 			t.Errorf("seatrial %q: exit %d, want %d", tc.args, code, tc.code)
 		}

@@ -55,7 +55,7 @@ func (w logWriter) Write(p []byte) (int, error) {
 // ensure ensures the named images, with progress in the test log.
 func ensure(t testing.TB, cli *client.Client, names ...string) *images.Set {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), ensureTimeout)
 	defer cancel()
 	set, err := images.Ensure(ctx, cli, images.WithProgress(logWriter{t}), images.Only(names...))
 	if err != nil {
@@ -105,6 +105,7 @@ func run(t testing.TB, ctx context.Context, cli *client.Client, cfg *container.C
 		t.Fatalf("create container from %s: %v", cfg.Image, err)
 	}
 	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before Cleanup functions run.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := cli.ContainerRemove(cctx, res.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
@@ -212,6 +213,7 @@ func loadVariant(t testing.TB, ctx context.Context, cli *client.Client, img v1.I
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Not t.Context(): it is cancelled before Cleanup functions run.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := cli.ImageRemove(cctx, ref, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
@@ -229,7 +231,7 @@ func TestEnsure(t *testing.T) {
 		start := time.Now()
 		set := ensure(t, cli, name)
 		b := get(t, set, name)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		res, err := cli.ImageInspect(ctx, b.Ref)
 		cancel()
 		if err != nil {
@@ -265,7 +267,7 @@ func TestEnsure(t *testing.T) {
 // leave a usable cache (the lock file serialises them).
 func TestEnsureConcurrent(t *testing.T) {
 	cli := connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), ensureTimeout)
 	defer cancel()
 	dir := t.TempDir()
 	errs := make(chan error, 2)
@@ -303,7 +305,7 @@ func TestEnsureTwoProcesses(t *testing.T) {
 	testenv.NeedsEngine(t)
 	if dir := os.Getenv(helperCacheEnv); dir != "" {
 		cli := connect(t)
-		ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), ensureTimeout)
 		defer cancel()
 		set, err := images.Ensure(ctx, cli, images.WithCacheDir(dir), images.Only(images.App))
 		if err != nil {
@@ -313,7 +315,7 @@ func TestEnsureTwoProcesses(t *testing.T) {
 		return
 	}
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), ensureTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), ensureTimeout)
 	defer cancel()
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
@@ -354,7 +356,7 @@ func TestEnsureTwoProcesses(t *testing.T) {
 func TestRegistryServesV2AndMetrics(t *testing.T) {
 	cli := connect(t)
 	b := get(t, ensure(t, cli, images.Registry), images.Registry)
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 
 	api, debug := network.MustParsePort("5000/tcp"), network.MustParsePort("5001/tcp")
@@ -421,7 +423,7 @@ func getUntil(t testing.TB, ctx context.Context, cli *client.Client, id, url str
 func TestWatchtowerPrintsHelp(t *testing.T) {
 	cli := connect(t)
 	b := get(t, ensure(t, cli, images.Watchtower), images.Watchtower)
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	id := run(t, ctx, cli, &container.Config{
 		Image:  b.Ref,
@@ -453,7 +455,7 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 
 	t.Run("healthy", func(t *testing.T) {
 		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 		defer cancel()
 		id := run(t, ctx, cli, &container.Config{Image: b.Ref, Labels: testLabels(t, labels.RoleApp)}, nil)
 		t.Logf("healthy after %s", waitHealth(t, ctx, cli, id, container.Healthy).Round(time.Millisecond))
@@ -464,7 +466,7 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 	})
 	t.Run("unhealthy", func(t *testing.T) {
 		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 		defer cancel()
 		img, err := images.WithConfig(base, appconfig.Config{Version: "v2", Behaviour: appconfig.Unhealthy})
 		if err != nil {
@@ -484,7 +486,7 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 	})
 	t.Run("crash", func(t *testing.T) {
 		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+		ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 		defer cancel()
 		img, err := images.WithConfig(base, appconfig.Config{Version: "v3", Behaviour: appconfig.Crash})
 		if err != nil {
@@ -524,7 +526,7 @@ func nodeLabels(t testing.TB) map[string]string {
 func TestNodeBootsSystemd(t *testing.T) {
 	cli := connect(t)
 	b := get(t, ensure(t, cli, images.Node), images.Node)
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	id := runNode(t, ctx, cli, b.Ref, nodeLabels(t))
 
@@ -580,7 +582,7 @@ func TestNodeUnitFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	img, err := images.WithConfig(base, appconfig.Config{Version: "v3", Behaviour: appconfig.UnitFails})
 	if err != nil {
@@ -601,7 +603,7 @@ func TestNodeUnitFails(t *testing.T) {
 
 func BenchmarkEnsureCached(b *testing.B) {
 	cli := connect(b)
-	ctx := context.Background()
+	ctx := b.Context()
 	if _, err := images.Ensure(ctx, cli, images.WithProgress(logWriter{b})); err != nil {
 		b.Fatal(err)
 	}

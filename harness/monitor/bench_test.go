@@ -27,7 +27,7 @@ func BenchmarkWatcherDelay(b *testing.B) {
 	w := startWatcher(b, cli, sb, nil)
 	sub := w.Subscribe()
 
-	rawCtx, rawCancel := context.WithCancel(context.Background())
+	rawCtx, rawCancel := context.WithCancel(b.Context())
 	defer rawCancel()
 	raw := cli.Events(rawCtx, client.EventsListOptions{Filters: make(client.Filters).
 		Add("type", "container").Add("label", labels.Sandbox+"="+sb).Add("event", "start", "die")})
@@ -47,7 +47,7 @@ func BenchmarkWatcherDelay(b *testing.B) {
 		}
 	}()
 	id, _ := runContainer(b, cli, nodeSpec{sandbox: sb, node: "bench", image: img, sleeper: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(b.Context(), 10*time.Minute)
 	defer cancel()
 
 	// A reader takes every event as it comes, as a subscriber that is

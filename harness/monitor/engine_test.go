@@ -69,7 +69,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 // writing its timeline to the log if the test failed.
 func startWatcher(t testing.TB, cli Client, sandbox string, nodes []NodeTarget, opts ...Option) *Watcher {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	w := NewWatcher(cli, sandbox, append([]Option{WithLogger(testLogger(t))}, opts...)...)
 	if err := w.Start(ctx, nodes); err != nil {
 		cancel()
@@ -91,7 +91,7 @@ func startWatcher(t testing.TB, cli Client, sandbox string, nodes []NodeTarget, 
 // error says what it waited for).
 func waitFor(t testing.TB, w *Watcher, d time.Duration, p Predicate, opts ...WaitOption) Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
+	ctx, cancel := context.WithTimeout(t.Context(), d)
 	defer cancel()
 	ev, err := w.WaitFor(ctx, p, opts...)
 	if err != nil {
@@ -113,7 +113,7 @@ type nodeSpec struct {
 // cleanup. It returns the container's id and name.
 func runContainer(t testing.TB, cli *client.Client, s nodeSpec) (id, name string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	role := labels.RoleNode
 	if s.sleeper {
@@ -148,6 +148,8 @@ func runContainer(t testing.TB, cli *client.Client, s nodeSpec) (id, name string
 	return res.ID, name
 }
 
+// removeContainer runs in a Cleanup, so its context is not t.Context()
+// (cancelled by then).
 func removeContainer(t testing.TB, cli *client.Client, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -161,7 +163,7 @@ func removeContainer(t testing.TB, cli *client.Client, id string) {
 // the test if it does not exit 0.
 func execIn(t testing.TB, cli *client.Client, id string, cmd ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	ex, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
@@ -191,7 +193,7 @@ func execIn(t testing.TB, cli *client.Client, id string, cmd ...string) string {
 // minute; later ones milliseconds).
 func nodeImage(t testing.TB, cli *client.Client) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 	set, err := images.Ensure(ctx, cli, images.Only(images.Node), images.WithProgress(tWriter{t}))
 	if err != nil {

@@ -28,7 +28,7 @@ func TestUnitFailureInNode(t *testing.T) {
 	// Armed before the action: the unit fails while execIn still runs.
 	failed := w.Expect(UnitState("worker-0", "", "seatrial-probe-fail.service", "failed"))
 	execIn(t, cli, id, "systemd-run", "--unit=seatrial-probe-fail", "false")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	ev, err := failed.Wait(ctx)
 	if err != nil {
@@ -54,7 +54,7 @@ func TestKilledNodeDies(t *testing.T) {
 	// engine-side filter must let health_status events through.
 	waitFor(t, w, 60*time.Second, HealthIs("worker-1", id, "healthy"), IncludePast())
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	if _, err := cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
 		t.Fatal(err)
@@ -165,7 +165,7 @@ func TestStreamCutLosesNothing(t *testing.T) {
 
 	// The reference: an uncut stream with the same filter, straight from
 	// the client.
-	refCtx, refCancel := context.WithCancel(context.Background())
+	refCtx, refCancel := context.WithCancel(t.Context())
 	defer refCancel()
 	f := make(client.Filters).Add("type", "container").Add("label", labels.Sandbox+"="+sb)
 	ref := cli.Events(refCtx, client.EventsListOptions{Since: formatSince(start), Filters: f})
@@ -191,7 +191,7 @@ func TestStreamCutLosesNothing(t *testing.T) {
 	sub := w.Subscribe()
 	id, _ := runContainer(t, cli, nodeSpec{sandbox: sb, node: "sleeper", image: nodeImage(t, cli), sleeper: true})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	// Each signal makes one container.kill event; sleep as PID 1 has no
 	// handler for it, so the kernel ignores it and the container runs on.
@@ -323,7 +323,7 @@ func TestSandboxesSideBySide(t *testing.T) {
 	for i, s := range sides {
 		s.id, _ = runContainer(t, cli, nodeSpec{sandbox: s.sb, node: fmt.Sprintf("s%d", i), image: img, sleeper: true})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	for _, s := range sides {
 		// SIGUSR1 is ignored by sleep as PID 1: a kill event only. (Not
@@ -374,13 +374,14 @@ func TestImageEventsByPrefix(t *testing.T) {
 	prefix := "localhost:1/" + sb + "/"
 	other := "localhost:1/" + newSandboxID(t) + "/"
 	w := startWatcher(t, cli, sb, nil, WithImages(prefix))
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	for _, ref := range []string{other + "node:v1", prefix + "node:v1"} {
 		if _, err := cli.ImageTag(ctx, client.ImageTagOptions{Source: img, Target: ref}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() {
+			// Not t.Context(): it is cancelled before Cleanup functions run.
 			if _, err := cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{}); err != nil {
 				t.Errorf("untag %s: %v", ref, err)
 			}
@@ -404,7 +405,7 @@ func TestStoppedMonitorLeavesNoProcess(t *testing.T) {
 	cli := connect(t)
 	sb := newSandboxID(t)
 	id, name := runContainer(t, cli, nodeSpec{sandbox: sb, node: "worker-2", image: nodeImage(t, cli)})
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	w := NewWatcher(cli, sb, WithLogger(testLogger(t)))
 	if err := w.Start(ctx, []NodeTarget{{ShortName: "worker-2", Container: name}}); err != nil {
@@ -427,7 +428,7 @@ func TestStoppedMonitorLeavesNoProcess(t *testing.T) {
 
 func busctlProcesses(t testing.TB, cli *client.Client, id string) int {
 	t.Helper()
-	top, err := cli.ContainerTop(context.Background(), id, client.ContainerTopOptions{Arguments: []string{"-o", "pid,comm"}})
+	top, err := cli.ContainerTop(t.Context(), id, client.ContainerTopOptions{Arguments: []string{"-o", "pid,comm"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func TestWaitForNeverMissesAnEvent(t *testing.T) {
 	for i := range 200 {
 		want := numbered(i)
 		go w.Publish(want)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		ev, err := w.WaitFor(ctx, Matching("event "+want.Detail, func(ev Event) bool { return ev.Detail == want.Detail }), IncludePast())
 		cancel()
 		if err != nil || ev.Detail != want.Detail {
@@ -81,7 +81,7 @@ func TestWaitForPast(t *testing.T) {
 	w.Publish(Event{Kind: EventUnitActive, Unit: "a.service"})
 	w.Publish(Event{Kind: EventUnitActive, Unit: "b.service"})
 	active := Matching("a unit to be active", func(ev Event) bool { return ev.Kind == EventUnitActive })
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	ev, err := w.WaitFor(ctx, active, IncludePast())
 	if err != nil || ev.Unit != "a.service" {
@@ -89,7 +89,7 @@ func TestWaitForPast(t *testing.T) {
 	}
 
 	// Without it, only new events count.
-	ctx2, cancel2 := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx2, cancel2 := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel2()
 	if ev, err := w.WaitFor(ctx2, active); err == nil {
 		t.Fatalf("without IncludePast matched the past event %s", ev)
@@ -104,7 +104,7 @@ func TestWaitErrorListsTheEventsSeen(t *testing.T) {
 	w.Publish(Event{Kind: EventContainerKill, Node: "controller", ContainerID: "aaaaaaaaaaaa0000", Detail: "15"})
 	w.Publish(Event{Kind: EventContainerDie, Node: "controller", ContainerID: "aaaaaaaaaaaa0000", ExitCode: 143})
 	w.Publish(Event{Kind: EventContainerDestroy, Node: "controller", ContainerID: "aaaaaaaaaaaa0000"})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
 	go func() {
 		time.Sleep(20 * time.Millisecond)
@@ -134,7 +134,7 @@ func TestWaitErrorListsTheEventsSeen(t *testing.T) {
 
 func TestWaitErrorSaysNoneOnlyWhenNone(t *testing.T) {
 	w := NewWatcher(nil, "st-0000000000")
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	_, err := w.WaitFor(ctx, Died("worker-0"))
 	want := "waiting for node worker-0 to die: context deadline exceeded; the watcher saw no events for sandbox st-0000000000"
@@ -149,7 +149,7 @@ func TestFailOnEndsTheWaitAtOnce(t *testing.T) {
 	w.Publish(Event{Kind: EventContainerKill, Node: "controller", ContainerID: "aaaaaaaaaaaa0000"})
 	w.Publish(Event{Kind: EventContainerDestroy, Node: "controller", ContainerID: "aaaaaaaaaaaa0000"})
 	// No deadline: only the contradiction can end this wait.
-	_, err := e.Wait(context.Background())
+	_, err := e.Wait(t.Context())
 	var ce *ContradictionError
 	if !errors.As(err, &ce) || ce.Event.Kind != EventContainerDestroy || ce.By.String() != "node controller to be removed" {
 		t.Fatalf("error %v, want a *ContradictionError for the destroy", err)
@@ -160,7 +160,7 @@ func TestFailOnEndsTheWaitAtOnce(t *testing.T) {
 	}
 
 	// The wanted event first wins, with IncludePast too.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	w.Publish(Event{Kind: EventContainerStart, Node: "controller", ContainerID: "bbbbbbbbbbbb0000"})
 	w.Publish(Event{Kind: EventContainerDie, Node: "worker-0"})
@@ -180,7 +180,7 @@ func TestWaitForStopped(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		w.Wait() // nothing was started: closes the subscriptions at once
 	}()
-	_, err := w.WaitFor(context.Background(), Matching("nothing", func(Event) bool { return false }))
+	_, err := w.WaitFor(t.Context(), Matching("nothing", func(Event) bool { return false }))
 	if !errors.Is(err, ErrStopped) {
 		t.Fatalf("error %v, want ErrStopped", err)
 	}
@@ -226,7 +226,7 @@ func TestExpectArmedBeforeTheAction(t *testing.T) {
 	e := w.Expect(UnitState("worker-0", "", "x.service", "failed"))
 	w.Publish(Event{Kind: EventUnitActive}) // the action's side effects
 	w.Publish(Event{Kind: EventUnitFailed, Node: "worker-0", Unit: "x.service", State: "failed"})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
 	ev, err := e.Wait(ctx)
 	if err != nil || ev.Unit != "x.service" {

@@ -36,6 +36,7 @@ func engineAndImages(t *testing.T) []Option {
 	t.Helper()
 	testenv.NeedsEngine(t)
 	shared.once.Do(func() {
+		// Not t.Context(): the set-up is shared by every test of the binary.
 		ctx := context.Background()
 		if shared.cli, shared.err = engine.Connect(ctx); shared.err != nil {
 			return
@@ -56,7 +57,7 @@ func TestMain(m *testing.M) {
 
 func live(t *testing.T, p profile.Profile, opts ...Option) Report {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	rep, err := Live(ctx, p, append(engineAndImages(t), opts...)...)
 	require.NoError(t, err)
@@ -137,7 +138,7 @@ func TestLiveWrongMethod(t *testing.T) {
 	t.Parallel()
 	p := profile.NicholasFedor()
 	opts := engineAndImages(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	if err := harness.EnsureUpdaterImage(ctx, shared.cli, p, false); errors.Is(err, harness.ErrUpdaterImageAbsent) {
 		t.Skip(err)

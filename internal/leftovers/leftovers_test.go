@@ -72,15 +72,17 @@ func helperMakeNetwork(who string) error {
 func connect(t *testing.T) *client.Client {
 	t.Helper()
 	testenv.NeedsEngine(t)
-	cli, err := engine.Connect(context.Background())
+	cli, err := engine.Connect(t.Context())
 	require.NoError(t, err)
 	t.Cleanup(func() { cli.Close() })
 	return cli
 }
 
-func networksOf(t *testing.T, cli *client.Client, ownerPID string) []string {
+// networksOf takes its context from the caller: a Cleanup passes one that
+// outlives t.Context(), which is cancelled before Cleanup functions run.
+func networksOf(t *testing.T, ctx context.Context, cli *client.Client, ownerPID string) []string {
 	t.Helper()
-	list, err := cli.NetworkList(context.Background(), client.NetworkListOptions{
+	list, err := cli.NetworkList(ctx, client.NetworkListOptions{
 		Filters: make(client.Filters).Add("label", labels.OwnerPID+"="+ownerPID),
 	})
 	require.NoError(t, err)
@@ -98,7 +100,7 @@ func TestCommandThatLeaksFails(t *testing.T) {
 	t.Setenv(helperEnv, "self")
 	var report bytes.Buffer
 	c := &checker{stateRoot: t.TempDir(), stderr: &report}
-	code, err := c.check(context.Background(), "leaky/pkg", []string{os.Args[0]})
+	code, err := c.check(t.Context(), "leaky/pkg", []string{os.Args[0]})
 	require.NoError(t, err)
 	assert.Equal(t, exitLeak, code)
 	out := report.String()
@@ -107,7 +109,7 @@ func TestCommandThatLeaksFails(t *testing.T) {
 	// Removed once reported: nothing of this test's tree stays.
 	assert.Regexp(t, `owner pid (\d+), process\)`, out)
 	pid := regexpGroup(t, `owner pid (\d+),`, out)
-	assert.Empty(t, networksOf(t, cli, pid), "the leaked network was not removed")
+	assert.Empty(t, networksOf(t, t.Context(), cli, pid), "the leaked network was not removed")
 }
 
 // A network created while the command runs but owned by a process that
@@ -115,9 +117,11 @@ func TestCommandThatLeaksFails(t *testing.T) {
 func TestOtherProcessesObjectsAreNotTheCommands(t *testing.T) {
 	cli := connect(t)
 	t.Cleanup(func() {
-		// The helper made it in pid 1's name: remove it here.
-		for _, n := range networksOf(t, cli, "1") {
-			if _, err := cli.NetworkRemove(context.Background(), n, client.NetworkRemoveOptions{}); err != nil {
+		// The helper made it in pid 1's name: remove it here (t.Context()
+		// is already cancelled in a Cleanup).
+		ctx := context.Background()
+		for _, n := range networksOf(t, ctx, cli, "1") {
+			if _, err := cli.NetworkRemove(ctx, n, client.NetworkRemoveOptions{}); err != nil {
 				t.Errorf("remove %s: %v", n, err)
 			}
 		}
@@ -125,11 +129,11 @@ func TestOtherProcessesObjectsAreNotTheCommands(t *testing.T) {
 	t.Setenv(helperEnv, "init")
 	var report bytes.Buffer
 	c := &checker{stateRoot: t.TempDir(), stderr: &report}
-	code, err := c.check(context.Background(), "clean/pkg", []string{os.Args[0]})
+	code, err := c.check(t.Context(), "clean/pkg", []string{os.Args[0]})
 	require.NoError(t, err)
 	assert.Equal(t, 0, code)
 	assert.Empty(t, report.String())
-	assert.NotEmpty(t, networksOf(t, cli, "1"), "the other process's network is gone: the check removed what was not the command's")
+	assert.NotEmpty(t, networksOf(t, t.Context(), cli, "1"), "the other process's network is gone: the check removed what was not the command's")
 }
 
 // A failing command's status is kept; a clean one passes silently.
@@ -144,7 +148,7 @@ func TestExitStatusIsTheCommands(t *testing.T) {
 	} {
 		var report bytes.Buffer
 		c := &checker{stateRoot: t.TempDir(), stderr: &report}
-		code, err := c.check(context.Background(), "p", tc.cmd)
+		code, err := c.check(t.Context(), "p", tc.cmd)
 		require.NoError(t, err)
 		assert.Equal(t, tc.want, code, tc.cmd)
 		assert.Empty(t, report.String())
@@ -158,7 +162,7 @@ func TestUnknownOwnerIsReportedNotCounted(t *testing.T) {
 	root := t.TempDir()
 	var report bytes.Buffer
 	c := &checker{stateRoot: root, stderr: &report}
-	code, err := c.check(context.Background(), "p", []string{"mkdir", root + "/st-0123456789-42"})
+	code, err := c.check(t.Context(), "p", []string{"mkdir", root + "/st-0123456789-42"})
 	require.NoError(t, err)
 	assert.Equal(t, 0, code)
 	assert.Equal(t, "leftovers: p: 1 new object(s) whose owner nothing names (not counted, left alone):\n"+

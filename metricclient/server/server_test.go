@@ -322,7 +322,7 @@ func TestGracefulShutdown(t *testing.T) {
 	ln, err := Listen(sock)
 	require.NoError(t, err)
 	s := New(w.engine, WithTargetTimeout(500*time.Millisecond))
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ctx, ln) }()
 
@@ -331,7 +331,7 @@ func TestGracefulShutdown(t *testing.T) {
 	var wg sync.WaitGroup
 	var scrapeErr error
 	var md metricclient.MetricData
-	wg.Go(func() { md, scrapeErr = c.GetMetrics(context.Background(), nil) })
+	wg.Go(func() { md, scrapeErr = c.GetMetrics(t.Context(), nil) })
 	time.Sleep(100 * time.Millisecond) // let the scrape start; it waits on the hanging target
 	cancel()
 	wg.Wait()

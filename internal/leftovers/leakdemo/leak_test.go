@@ -21,7 +21,7 @@ import (
 )
 
 func TestLeakANetwork(t *testing.T) {
-	ctx := context.Background()
+	ctx := t.Context()
 	cli, err := engine.Connect(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -51,16 +51,10 @@ func NicholasFedor() Profile {
 		Args: []string{"--scope", "{scope}", "--http-api-endpoints", "update,metrics", "--http-api-port", "{api_port}",
 			// The rate limiter would refuse the suite's scrapes.
 			"--http-api-rate-limit", "1000000", "--debug"},
-		API: watchtowerAPI(),
-		Trigger: Trigger{
-			Method:       "POST",
-			Path:         "/v1/update",
-			OKStatuses:   []int{200},
-			BusyStatuses: []int{429},
-			BusyBody:     `another update is already running`,
-		},
+		API:            watchtowerAPI(),
+		Trigger:        watchtowerTrigger("POST").busyAs429(`another update is already running`),
 		DockerAPI:      DockerAPI{Mode: DockerAPINegotiate},
-		Flags:          Flags{MonitorOnly: "--monitor-only", LabelEnable: "--label-enable"},
+		Flags:          watchtowerFlags(),
 		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
 		UpdateFoundLog: `Found new image`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
@@ -96,25 +90,14 @@ func NicholasFedor() Profile {
 // as upstream does), so it lacks CapToleratesEngineChurn.
 func openserbia(version string) Profile {
 	return Profile{
-		Name:  "openserbia-" + version,
-		Image: "openserbia/watchtower:" + version,
-		Args:  []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-host", ":{api_port}", "--debug"},
-		API:   watchtowerAPI(),
-		Trigger: Trigger{
-			Method:       "POST",
-			Path:         "/v1/update",
-			OKStatuses:   []int{200},
-			BusyStatuses: []int{429},
-			BusyBody:     `"status":"skipped"`,
-		},
+		Name:      "openserbia-" + version,
+		Image:     "openserbia/watchtower:" + version,
+		Args:      []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-host", ":{api_port}", "--debug"},
+		API:       watchtowerAPI(),
+		Trigger:   watchtowerTrigger("POST").busyAs429(`"status":"skipped"`),
 		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
-		Flags: Flags{
-			MonitorOnly:   "--monitor-only",
-			LabelEnable:   "--label-enable",
-			HealthGate:    "--health-check-gated",
-			HealthTimeout: "--health-check-timeout={timeout}",
-		},
-		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
+		Flags:     watchtowerFlags().withHealthGate(),
+		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.Rollbacks = "watchtower_rollbacks_total"
 			m.RegistryDown = CountedNowhere

@@ -314,9 +314,9 @@ func Watchtower() Profile {
 		Fixture:   "watchtower",
 		Args:      []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--debug"},
 		API:       watchtowerAPI(),
-		Trigger:   Trigger{Method: "GET", Path: "/v1/update", OKStatuses: []int{200}},
+		Trigger:   watchtowerTrigger("GET"),
 		DockerAPI: DockerAPI{Mode: DockerAPIInject, Env: "DOCKER_API_VERSION"},
-		Flags:     Flags{MonitorOnly: "--monitor-only", LabelEnable: "--label-enable"},
+		Flags:     watchtowerFlags(),
 		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
 		// "Found new <image> image (<id>)", at info (pkg/container/client.go).
 		UpdateFoundLog: `Found new .* image`,
@@ -338,18 +338,13 @@ func Watchtower() Profile {
 // engine's API version.
 func Reference() Profile {
 	return Profile{
-		Name:      "reference",
-		Fixture:   "refupdater",
-		Args:      []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-addr", ":{api_port}", "--debug"},
-		API:       watchtowerAPI(),
-		Trigger:   Trigger{Method: "GET", Path: "/v1/update", OKStatuses: []int{200}, BusyStatuses: []int{429}},
-		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
-		Flags: Flags{
-			MonitorOnly:   "--monitor-only",
-			LabelEnable:   "--label-enable",
-			HealthGate:    "--health-check-gated",
-			HealthTimeout: "--health-check-timeout={timeout}",
-		},
+		Name:           "reference",
+		Fixture:        "refupdater",
+		Args:           []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-addr", ":{api_port}", "--debug"},
+		API:            watchtowerAPI(),
+		Trigger:        watchtowerTrigger("GET").busyAs429(""),
+		DockerAPI:      DockerAPI{Mode: DockerAPINegotiate},
+		Flags:          watchtowerFlags().withHealthGate(),
 		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
 		UpdateFoundLog: `update available`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
@@ -580,6 +575,35 @@ func watchtowerAPI() API {
 		MetricsPath: "/v1/metrics",
 		Token:       Token{Env: "WATCHTOWER_HTTP_API_TOKEN", Header: "Authorization", Scheme: "Bearer"},
 	}
+}
+
+// watchtowerTrigger is the watchtower family's scan trigger: method on
+// /v1/update, 200 for a scan that ran.
+func watchtowerTrigger(method string) Trigger {
+	return Trigger{Method: method, Path: "/v1/update", OKStatuses: []int{200}}
+}
+
+// busyAs429 is t for an updater that answers 429 to a trigger that came
+// while a scan ran; body, if not empty, is what tells that answer from a
+// rate limiter's 429 (see BusyBody).
+func (t Trigger) busyAs429(body string) Trigger {
+	t.BusyStatuses = []int{http.StatusTooManyRequests}
+	t.BusyBody = body
+	return t
+}
+
+// watchtowerFlags are the watchtower family's monitor-only and label
+// filter flags.
+func watchtowerFlags() Flags {
+	return Flags{MonitorOnly: "--monitor-only", LabelEnable: "--label-enable"}
+}
+
+// withHealthGate is f for a fork with watchtower's health-gated rollback
+// flags (the reference updater has the same).
+func (f Flags) withHealthGate() Flags {
+	f.HealthGate = "--health-check-gated"
+	f.HealthTimeout = "--health-check-timeout={timeout}"
+	return f
 }
 
 // watchtowerMetrics is the watchtower family's four common series, with

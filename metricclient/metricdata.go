@@ -238,7 +238,7 @@ func parse(raw string) (*index, error) {
 		// UTF-8 validation accepts every name the legacy scheme accepts,
 		// and the quoted names of newer exporters as well.
 		var err error
-		fams, err = parseText(raw)
+		fams, err = ParseText(strings.NewReader(raw))
 		if err != nil {
 			return nil, fmt.Errorf("parse Prometheus text exposition: %w", err)
 		}
@@ -260,14 +260,15 @@ func parse(raw string) (*index, error) {
 	return idx, nil
 }
 
-// parseText parses the classic text format serially. expfmt's parser
-// attaches a histogram's or summary's _bucket, _sum and _count lines to
-// their family wherever they come, even after other families' TYPE lines,
-// so the text cannot be cut at family boundaries and parsed in pieces
-// without changing the answer (it was, once: issue 12, defect 4).
-func parseText(raw string) ([]*dto.MetricFamily, error) {
+// ParseText parses the classic text format serially (the metrics server
+// reads its sources' answers with it too). expfmt's parser attaches a
+// histogram's or summary's _bucket, _sum and _count lines to their family
+// wherever they come, even after other families' TYPE lines, so the text
+// cannot be cut at family boundaries and parsed in pieces without changing
+// the answer (it was, once: issue 12, defect 4).
+func ParseText(r io.Reader) ([]*dto.MetricFamily, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := p.TextToMetricFamilies(strings.NewReader(raw))
+	byName, err := p.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, err
 	}

@@ -653,16 +653,7 @@ func parseExposition(r io.Reader, openMetrics bool) ([]*dto.MetricFamily, error)
 			fams = append(fams, mf)
 		}
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	byName, err := p.TextToMetricFamilies(r)
-	if err != nil {
-		return nil, err
-	}
-	fams := make([]*dto.MetricFamily, 0, len(byName))
-	for _, f := range byName {
-		fams = append(fams, f)
-	}
-	return fams, nil
+	return metricclient.ParseText(r)
 }
 
 // relabel adds the given labels to every series of f. A series that already

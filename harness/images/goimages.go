@@ -154,24 +154,12 @@ func (b *builder) buildApp(ctx context.Context, h, tmp string) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	img, err = b.configure(img, App, h, v1.Config{
+	return b.configureWithApp(img, App, h, v1.Config{
 		Entrypoint:   []string{"/app", "serve"},
 		ExposedPorts: portSet([]string{"8080/tcp"}),
-		Healthcheck: &v1.HealthConfig{
-			// A scratch image has no shell or curl: the binary checks itself.
-			Test:        []string{"CMD", "/app", "health"},
-			Interval:    time.Second,
-			Timeout:     2 * time.Second,
-			Retries:     2,
-			StartPeriod: 2 * time.Second,
-		},
+		// A scratch image has no shell or curl: the binary checks itself.
+		Healthcheck: healthcheck(2*time.Second, 2*time.Second, "/app", "health"),
 	})
-	if err != nil {
-		return nil, err
-	}
-	// The default configuration is a layer of its own, as every later
-	// version's is: the binary layer stays shared between versions.
-	return WithConfig(img, appconfig.Default())
 }
 
 // goBuild builds a static binary of pkg in modDir and returns its path.
@@ -220,6 +208,30 @@ func (b *builder) configure(img v1.Image, imgName, h string, cfg v1.Config) (v1.
 	}
 	cf.Config = cfg
 	return mutate.ConfigFile(img, cf)
+}
+
+// configureWithApp is configure for an image that runs the app (the app
+// image, the node): the app's default configuration is added as a layer of
+// its own, as every later version's is, so the layers below stay shared
+// between versions.
+func (b *builder) configureWithApp(img v1.Image, imgName, h string, cfg v1.Config) (v1.Image, error) {
+	img, err := b.configure(img, imgName, h, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return WithConfig(img, appconfig.Default())
+}
+
+// healthcheck runs cmd every second; two failures in a row make the
+// container unhealthy. The timeout and the start period are the image's.
+func healthcheck(timeout, startPeriod time.Duration, cmd ...string) *v1.HealthConfig {
+	return &v1.HealthConfig{
+		Test:        append([]string{"CMD"}, cmd...),
+		Interval:    time.Second,
+		Timeout:     timeout,
+		Retries:     2,
+		StartPeriod: startPeriod,
+	}
 }
 
 func hasEnv(env []string, key string) bool {

@@ -20,7 +20,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 )
 
 // The node's Debian root filesystem.
@@ -157,7 +156,7 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 	if err != nil {
 		return nil, err
 	}
-	img, err = b.configure(img, Node, h, v1.Config{
+	return b.configureWithApp(img, Node, h, v1.Config{
 		// systemd as PID 1, as kind and sind nodes run.
 		Entrypoint: []string{"/sbin/init"},
 		// container=docker tells systemd it runs in a container: it skips
@@ -166,20 +165,10 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 		// SIGRTMIN+3 asks systemd for an orderly halt; SIGTERM (docker's
 		// default) only makes it re-execute itself.
 		StopSignal: "SIGRTMIN+3",
-		Healthcheck: &v1.HealthConfig{
-			// Healthy exactly when systemd says "running": boot finished,
-			// no unit failed (so the app unit, Type=notify, serves).
-			Test:        []string{"CMD", "/bin/systemctl", "is-system-running", "--quiet"},
-			Interval:    time.Second,
-			Timeout:     3 * time.Second,
-			Retries:     2,
-			StartPeriod: 10 * time.Second,
-		},
+		// Healthy exactly when systemd says "running": boot finished, no
+		// unit failed (so the app unit, Type=notify, serves).
+		Healthcheck: healthcheck(3*time.Second, 10*time.Second, "/bin/systemctl", "is-system-running", "--quiet"),
 	})
-	if err != nil {
-		return nil, err
-	}
-	return WithConfig(img, appconfig.Default())
 }
 
 // packagesFlag is the --include value, for the layer's history.

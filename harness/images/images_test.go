@@ -468,13 +468,7 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 		defer cancel()
-		img, err := images.WithConfig(base, appconfig.Config{Version: "v2", Behaviour: appconfig.Unhealthy})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := testLabels(t, labels.RoleApp)
-		ref := loadVariant(t, ctx, cli, img, "app", l)
-		id := run(t, ctx, cli, &container.Config{Image: ref, Labels: l}, nil)
+		id := runAppVersion(t, ctx, cli, base, appconfig.Config{Version: "v2", Behaviour: appconfig.Unhealthy})
 		t.Logf("unhealthy after %s", waitHealth(t, ctx, cli, id, container.Unhealthy).Round(time.Millisecond))
 		res, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		if err != nil {
@@ -488,13 +482,7 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 		defer cancel()
-		img, err := images.WithConfig(base, appconfig.Config{Version: "v3", Behaviour: appconfig.Crash})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := testLabels(t, labels.RoleApp)
-		ref := loadVariant(t, ctx, cli, img, "app", l)
-		id := run(t, ctx, cli, &container.Config{Image: ref, Labels: l}, nil)
+		id := runAppVersion(t, ctx, cli, base, appconfig.Config{Version: "v3", Behaviour: appconfig.Crash})
 		w := cli.ContainerWait(ctx, id, client.ContainerWaitOptions{Condition: container.WaitConditionNotRunning})
 		select {
 		case err := <-w.Error:
@@ -505,6 +493,19 @@ func TestAppHealthyAndBrokenVersions(t *testing.T) {
 			}
 		}
 	})
+}
+
+// runAppVersion runs the app image base with cfg as its configuration
+// layer, loaded into the engine as a variant of its own.
+func runAppVersion(t testing.TB, ctx context.Context, cli *client.Client, base v1.Image, cfg appconfig.Config) string {
+	t.Helper()
+	img, err := images.WithConfig(base, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := testLabels(t, labels.RoleApp)
+	ref := loadVariant(t, ctx, cli, img, "app", l)
+	return run(t, ctx, cli, &container.Config{Image: ref, Labels: l}, nil)
 }
 
 // runNode starts a node container from ref with the node run flags.

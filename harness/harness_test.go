@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,38 +20,14 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
-	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/profile"
-	"github.com/seatrial-dev/seatrial/internal/testenv"
+	"github.com/seatrial-dev/seatrial/internal/enginetest"
 )
 
-// shared holds what every test here reuses: one engine client and one
-// ensured image set (ensuring is cheap once cached, but not free).
-type shared struct {
-	once sync.Once
-	cli  *client.Client
-	set  *images.Set
-	err  error
-}
-
-func (s *shared) get(t testing.TB) (*client.Client, *images.Set) {
-	t.Helper()
-	testenv.NeedsEngine(t)
-	s.once.Do(func() {
-		// Not t.Context(): the set-up is shared by every test of the binary.
-		ctx := context.Background()
-		if s.cli, s.err = engine.Connect(ctx); s.err != nil {
-			return
-		}
-		s.set, s.err = images.Ensure(ctx, s.cli)
-	})
-	require.NoError(t, s.err)
-	return s.cli, s.set
-}
-
-var env shared
+// env is the engine client and the image set every test here reuses.
+var env enginetest.Env
 
 func TestMain(m *testing.M) {
 	// testcontainers-go's settings are this test binary's: Ryuk off, and its
@@ -66,10 +41,9 @@ func TestMain(m *testing.M) {
 
 func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
 	t.Helper()
-	cli, set := env.get(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithTest(t), harness.WithClient(cli), harness.WithImages(set)}, opts...)...)
+	sb, err := harness.NewSandbox(ctx, append(env.SandboxOptions(t), opts...)...)
 	require.NoError(t, err)
 	return sb
 }
@@ -100,7 +74,7 @@ func TestClusterOfThreeBecomesReady(t *testing.T) {
 
 func TestCloseLeavesNothing(t *testing.T) {
 	t.Parallel()
-	cli, set := env.get(t)
+	cli, set := env.Get(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
@@ -138,7 +112,7 @@ func TestPruneRemovesWhatACrashLeft(t *testing.T) {
 		panic("a test that panics after creating a sandbox")
 	}
 	t.Parallel()
-	cli, _ := env.get(t)
+	cli, _ := env.Get(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPruneRemovesWhatACrashLeft$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SEATRIAL_TEST_PANIC_CHILD=1")
 	out, err := cmd.CombinedOutput()
@@ -164,7 +138,7 @@ func TestPruneRemovesWhatACrashLeft(t *testing.T) {
 // process is gone and keeps one whose owner lives and one owned by a person.
 func TestPruneSparesTheLivingAndPersons(t *testing.T) {
 	t.Parallel()
-	cli, _ := env.get(t)
+	cli, _ := env.Get(t)
 	live := newSandbox(t)
 	person := newSandbox(t, harness.WithOwnerKind(labels.OwnerPerson))
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -188,7 +162,7 @@ func TestPruneSparesTheLivingAndPersons(t *testing.T) {
 // reopened updater reaches the real updater.
 func TestReopenKeepsAFileProfile(t *testing.T) {
 	t.Parallel()
-	cli, set := env.get(t)
+	cli, set := env.Get(t)
 	ref, err := set.Get(images.RefUpdater)
 	require.NoError(t, err)
 	p := profile.Reference()
@@ -230,7 +204,7 @@ func TestReopenKeepsAFileProfile(t *testing.T) {
 // sandboxes that exist.
 func TestOpenSandboxUnknown(t *testing.T) {
 	t.Parallel()
-	cli, _ := env.get(t)
+	cli, _ := env.Get(t)
 	_, err := harness.OpenSandbox(t.Context(), cli, "st-nothing-here")
 	require.ErrorIs(t, err, harness.ErrNoSandbox)
 	require.ErrorContains(t, err, "sandboxes here:")
@@ -251,7 +225,7 @@ func requireGone(t *testing.T, cli *client.Client, id string) {
 // BenchmarkClusterReady measures a 3-node cluster from nothing (a new
 // sandbox) to every node's systemd running.
 func BenchmarkClusterReady(b *testing.B) {
-	cli, set := env.get(b)
+	cli, set := env.Get(b)
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
 		sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
@@ -274,7 +248,7 @@ func BenchmarkClusterReady(b *testing.B) {
 // asked, and the error says how to provide it; a present one is used.
 func TestEnsureUpdaterImage(t *testing.T) {
 	t.Parallel()
-	cli, set := env.get(t)
+	cli, set := env.Get(t)
 	ctx := t.Context()
 	p := profile.Reference()
 	p.Name, p.Fixture, p.Image = "absent-updater", "", "seatrial.invalid/absent-updater:0"
@@ -299,7 +273,7 @@ func TestEnsureUpdaterImage(t *testing.T) {
 // every image reference of its registry, the superseded one included.
 func TestPruneRemovesStateAndSupersededImages(t *testing.T) {
 	if root := os.Getenv("SEATRIAL_TEST_KILLED_CHILD"); root != "" {
-		cli, set := env.get(t)
+		cli, set := env.Get(t)
 		ctx := t.Context()
 		// Not tied to t: the point is that nothing of ours removes it.
 		sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set), harness.WithStateDir(root))
@@ -319,7 +293,7 @@ func TestPruneRemovesStateAndSupersededImages(t *testing.T) {
 		select {}
 	}
 	t.Parallel()
-	cli, _ := env.get(t)
+	cli, _ := env.Get(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPruneRemovesStateAndSupersededImages$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SEATRIAL_TEST_KILLED_CHILD="+t.TempDir())
 	out, _ := cmd.CombinedOutput()

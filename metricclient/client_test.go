@@ -62,6 +62,17 @@ func needBinary(t *testing.T) string {
 	return serverBinary
 }
 
+// newServerClient is a client of a metrics server on a socket of t's
+// (the binary built once, see needBinary), the server's output in t's
+// log; closed, its server killed, when t ends. The test spawns the server.
+func newServerClient(t *testing.T) *MetricClient {
+	t.Helper()
+	c := NewMetricClient(filepath.Join(t.TempDir(), "metrics.sock"),
+		WithServerBinary(needBinary(t)), WithServerOutput(testWriter{t}, testWriter{t}))
+	t.Cleanup(c.Close)
+	return c
+}
+
 // processGone reports whether pid no longer exists (not even as a zombie).
 func processGone(pid int) bool {
 	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -32,7 +30,7 @@ import (
 // container, and an updater whose API never answers.
 func TestIntegration(t *testing.T) {
 	cli := testenv.Engine(t)
-	bin := needBinary(t)
+	c := newServerClient(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	set, err := images.Ensure(ctx, cli, images.Only(images.Registry))
@@ -43,15 +41,7 @@ func TestIntegration(t *testing.T) {
 	require.NoError(t, err)
 
 	// An updater API that accepts the connection and never answers.
-	hung := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hung:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(hanging.Close)
-	t.Cleanup(func() { close(hung) })
+	hanging := testenv.HangingServer(t)
 
 	// The labels are the descriptor encoder's, as the harness writes them.
 	sb1, sb2 := sandboxID(t), sandboxID(t)
@@ -90,9 +80,6 @@ func TestIntegration(t *testing.T) {
 	// The target deadline leaves room for the engine's one-shot stats,
 	// which can take up to its one-second collection tick.
 	const targetTimeout, scrapeTimeout = 3 * time.Second, 6 * time.Second
-	c := NewMetricClient(filepath.Join(t.TempDir(), "metrics.sock"),
-		WithServerBinary(bin), WithServerOutput(testWriter{t}, testWriter{t}))
-	defer c.Close()
 	require.NoError(t, c.SpawnServer(ctx, "-v",
 		"--target-timeout", targetTimeout.String(), "--scrape-timeout", scrapeTimeout.String()))
 	pid := c.ServerPID()

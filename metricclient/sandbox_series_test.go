@@ -2,7 +2,6 @@ package metricclient
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,9 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/profile"
-	"github.com/seatrial-dev/seatrial/internal/testenv"
+	"github.com/seatrial-dev/seatrial/internal/enginetest"
 )
 
 // TestUpdaterSeriesOutliveTheNodes: a real sandbox (registry, reference
@@ -21,14 +19,16 @@ import (
 // keep the same labels across the scrapes, since the labels the server
 // adds come from the sandbox's descriptor, not from which containers
 // exist; so Diff pairs every series and finds no ambiguity.
+// env is the engine client and the image set of this binary's sandbox
+// tests.
+var env enginetest.Env
+
 func TestUpdaterSeriesOutliveTheNodes(t *testing.T) {
-	cli := testenv.Engine(t)
-	bin := needBinary(t)
+	cli, _ := env.Get(t)
+	mc := newServerClient(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 6*time.Minute)
 	defer cancel()
-	set, err := images.Ensure(ctx, cli)
-	require.NoError(t, err)
-	sb, err := harness.NewSandbox(ctx, harness.WithTest(t), harness.WithClient(cli), harness.WithImages(set))
+	sb, err := harness.NewSandbox(ctx, env.SandboxOptions(t)...)
 	require.NoError(t, err)
 	c, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 1})
 	require.NoError(t, err)
@@ -38,9 +38,6 @@ func TestUpdaterSeriesOutliveTheNodes(t *testing.T) {
 	_, err = u.Scan(ctx)
 	require.NoError(t, err)
 
-	mc := NewMetricClient(filepath.Join(t.TempDir(), "metrics.sock"),
-		WithServerBinary(bin), WithServerOutput(testWriter{t}, testWriter{t}))
-	defer mc.Close()
 	require.NoError(t, mc.SpawnServer(ctx, "--target-timeout", "5s", "--scrape-timeout", "10s"))
 	scrape := func() MetricData {
 		t.Helper()

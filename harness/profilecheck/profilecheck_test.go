@@ -7,44 +7,27 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/engine"
-	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/profile"
-	"github.com/seatrial-dev/seatrial/internal/testenv"
+	"github.com/seatrial-dev/seatrial/internal/enginetest"
 )
 
 // These tests run real updaters in real sandboxes: the reference updater
 // (a fixture, always there) and, where a test is about a fork's own
 // behaviour, the fork's image when the engine has it.
 
-var shared struct {
-	once sync.Once
-	cli  *client.Client
-	set  *images.Set
-	err  error
-}
+// env is the engine client and the image set every test here reuses.
+var env enginetest.Env
 
 func engineAndImages(t *testing.T) []Option {
 	t.Helper()
-	testenv.NeedsEngine(t)
-	shared.once.Do(func() {
-		// Not t.Context(): the set-up is shared by every test of the binary.
-		ctx := context.Background()
-		if shared.cli, shared.err = engine.Connect(ctx); shared.err != nil {
-			return
-		}
-		shared.set, shared.err = images.Ensure(ctx, shared.cli)
-	})
-	require.NoError(t, shared.err)
-	return []Option{WithClient(shared.cli), WithImages(shared.set), WithSandboxOptions(harness.WithTest(t))}
+	cli, set := env.Get(t)
+	return []Option{WithClient(cli), WithImages(set), WithSandboxOptions(harness.WithTest(t))}
 }
 
 func TestMain(m *testing.M) {
@@ -138,9 +121,10 @@ func TestLiveWrongMethod(t *testing.T) {
 	t.Parallel()
 	p := profile.NicholasFedor()
 	opts := engineAndImages(t)
+	cli, _ := env.Get(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	if err := harness.EnsureUpdaterImage(ctx, shared.cli, p, false); errors.Is(err, harness.ErrUpdaterImageAbsent) {
+	if err := harness.EnsureUpdaterImage(ctx, cli, p, false); errors.Is(err, harness.ErrUpdaterImageAbsent) {
 		t.Skip(err)
 	}
 	p.Trigger.Method = "GET"

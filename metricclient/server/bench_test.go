@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/seatrial-dev/seatrial/harness/labels"
+	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
 // benchSandboxes is a fake engine (the engine is the one peer faked here:
@@ -27,15 +28,7 @@ func benchSandboxes(b *testing.B, n, hung int) *fakeEngine {
 		b.Cleanup(srv.Close)
 		return srv.URL
 	}
-	stop := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-stop:
-		case <-r.Context().Done():
-		}
-	}))
-	b.Cleanup(hanging.Close)
-	b.Cleanup(func() { close(stop) })
+	hanging := testenv.HangingServer(b)
 	urls := map[string]string{}
 	for i := range n {
 		u := serve(updater)

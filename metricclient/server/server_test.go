@@ -25,6 +25,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/descriptor"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/profile"
+	"github.com/seatrial-dev/seatrial/internal/testenv"
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
@@ -79,7 +80,6 @@ func readFixture(t testing.TB, name string) string {
 // world is two good sandboxes and one whose updater hangs.
 type world struct {
 	engine *fakeEngine
-	hung   chan struct{} // closed when the test ends, releasing the hanging target
 }
 
 func newWorld(t *testing.T) *world {
@@ -108,16 +108,7 @@ func newWorld(t *testing.T) *world {
 		io.WriteString(w, registry)
 	}))
 	t.Cleanup(registryA.Close)
-	hung := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-hung:
-		case <-r.Context().Done():
-		}
-	}))
-	// Cleanups run last-in first-out: release the handler, then close.
-	t.Cleanup(hanging.Close)
-	t.Cleanup(func() { close(hung) })
+	hanging := testenv.HangingServer(t)
 
 	// The labels are the descriptor encoder's, as the harness writes them.
 	desc := func(id, updaterAPI string) *descriptor.Sandbox {
@@ -158,7 +149,7 @@ func newWorld(t *testing.T) *world {
 		{ID: "c1", Names: []string{"/st-cccccccccc-updater"}, Image: "seatrial/watchtower:x", ImageID: "sha256:w", State: running,
 			Labels: updaterLabels(c, "watchtower", "")},
 	}
-	return &world{engine: &fakeEngine{containers: cs}, hung: hung}
+	return &world{engine: &fakeEngine{containers: cs}}
 }
 
 func scrape(t *testing.T, h http.Handler, query string) metricclient.MetricData {

@@ -20,21 +20,29 @@ func fixture(t testing.TB, name string) MetricData {
 	return NewMetricData(string(b))
 }
 
+// requireIntegers checks that each named series (with no labels asked
+// for) is the whole number wanted, with no timestamp: neither recorded
+// exposition has one.
+func requireIntegers(t *testing.T, m MetricData, want map[string]int64) {
+	t.Helper()
+	for name, w := range want {
+		got, ts, err := m.GetPrometheusInteger(name, nil)
+		require.NoError(t, err, name)
+		assert.Equal(t, w, got, name)
+		assert.True(t, ts.IsZero(), "%s: no timestamp in the exposition", name)
+	}
+}
+
 func TestWatchtowerV171(t *testing.T) {
 	m := fixture(t, "watchtower-v1.7.1.prom")
-	for name, want := range map[string]int64{
+	requireIntegers(t, m, map[string]int64{
 		"watchtower_containers_scanned": 3,
 		"watchtower_containers_updated": 2,
 		"watchtower_containers_failed":  0,
 		"watchtower_scans_total":        4,
 		"watchtower_scans_skipped":      1,
 		"go_gc_duration_seconds_count":  24,
-	} {
-		got, ts, err := m.GetPrometheusInteger(name, nil)
-		require.NoError(t, err, name)
-		assert.Equal(t, want, got, name)
-		assert.True(t, ts.IsZero(), "no timestamp in the exposition")
-	}
+	})
 	got, _, err := m.GetPrometheusInteger("promhttp_metric_handler_requests_total", map[string]string{"code": "200"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(3), got)
@@ -63,17 +71,13 @@ func TestWatchtowerV171(t *testing.T) {
 // 0 updated).
 func TestWatchtowerV171Recorded(t *testing.T) {
 	m := fixture(t, "watchtower-v1.7.1-recorded.prom")
-	for name, want := range map[string]int64{
+	requireIntegers(t, m, map[string]int64{
 		"watchtower_containers_scanned": 2,
 		"watchtower_containers_updated": 0,
 		"watchtower_containers_failed":  0,
 		"watchtower_scans_total":        2,
 		"watchtower_scans_skipped":      0,
-	} {
-		got, _, err := m.GetPrometheusInteger(name, nil)
-		require.NoError(t, err, name)
-		assert.Equal(t, want, got, name)
-	}
+	})
 	names, err := m.Names()
 	require.NoError(t, err)
 	assert.NotContains(t, names, "watchtower_rollbacks_total", "upstream watchtower has no rollbacks")

@@ -83,16 +83,25 @@ func TestDeadServerReported(t *testing.T) {
 	require.NoError(t, c.ShutdownServer(ctx))
 }
 
+// requireSpawnFails spawns c's server, which must fail with an error that
+// says each of wants; it returns the error.
+func requireSpawnFails(t *testing.T, c *MetricClient, wants ...string) error {
+	t.Helper()
+	err := c.SpawnServer(t.Context())
+	require.Error(t, err)
+	for _, w := range wants {
+		assert.Contains(t, err.Error(), w)
+	}
+	return err
+}
+
 // Defect 8: the server's stderr says why it failed, and reaches the user.
 func TestServerStderrSurfaced(t *testing.T) {
 	bin := needBinary(t)
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 	c := NewMetricClient(filepath.Join(t.TempDir(), "m.sock"), WithServerBinary(bin))
 	defer c.Close()
-	err := c.SpawnServer(t.Context())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "exited with status 1")
-	assert.Contains(t, err.Error(), "no Docker engine answers")
+	requireSpawnFails(t, c, "exited with status 1", "no Docker engine answers")
 }
 
 // Defect 8: a port in use is reported as such, not as another program's
@@ -106,19 +115,14 @@ func TestPortInUse(t *testing.T) {
 	defer other.Close()
 	c := NewMetricClient(ln.Addr().String(), WithServerBinary(bin))
 	defer c.Close()
-	err = c.SpawnServer(t.Context())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "address already in use")
-	assert.Contains(t, err.Error(), "exited with status 1")
+	requireSpawnFails(t, c, "address already in use", "exited with status 1")
 }
 
 // Defect 8: an exit with status 0 is said as such.
 func TestExitStatusZero(t *testing.T) {
 	c := NewMetricClient(filepath.Join(t.TempDir(), "s"), WithServerBinary("/bin/true"))
 	defer c.Close()
-	err := c.SpawnServer(t.Context())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "exited with status 0")
+	err := requireSpawnFails(t, c, "exited with status 0")
 	assert.NotContains(t, err.Error(), "<nil>")
 }
 

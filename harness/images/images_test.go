@@ -73,6 +73,18 @@ func get(t testing.TB, set *images.Set, name string) images.Built {
 	return b
 }
 
+// ensureOne ensures the named image and returns it, also as an image to
+// derive versions from.
+func ensureOne(t testing.TB, cli *client.Client, name string) (images.Built, v1.Image) {
+	t.Helper()
+	b := get(t, ensure(t, cli, name), name)
+	img, err := b.Image()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, img
+}
+
 // testLabels returns the labels of everything a test creates: a sandbox id
 // of its own, the role, and this process as owner, so a crashed run's
 // leftovers can be pruned.
@@ -447,11 +459,7 @@ func TestWatchtowerPrintsHelp(t *testing.T) {
 
 func TestAppHealthyAndBrokenVersions(t *testing.T) {
 	cli := connect(t)
-	b := get(t, ensure(t, cli, images.App), images.App)
-	base, err := b.Image()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, base := ensureOne(t, cli, images.App)
 
 	t.Run("healthy", func(t *testing.T) {
 		t.Parallel()
@@ -578,11 +586,7 @@ func TestNodeBootsSystemd(t *testing.T) {
 // (systemd says degraded), which is what a health-gated updater rolls back.
 func TestNodeUnitFails(t *testing.T) {
 	cli := connect(t)
-	b := get(t, ensure(t, cli, images.Node), images.Node)
-	base, err := b.Image()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, base := ensureOne(t, cli, images.Node)
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	img, err := images.WithConfig(base, appconfig.Config{Version: "v3", Behaviour: appconfig.UnitFails})

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seatrial-dev/seatrial/harness/images"
+	"github.com/seatrial-dev/seatrial/internal/ticker"
 )
 
 func newImagesCmd() *cobra.Command {
@@ -138,32 +139,19 @@ type progress struct {
 	mu   sync.Mutex
 	line string
 	at   time.Time
-	stop chan struct{}
-	done chan struct{}
+	stop func() // stops the redraw; returns once it has
 	buf  []byte
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w, tty: isTerminal(w), stop: make(chan struct{}), done: make(chan struct{})}
-	if !p.tty {
-		close(p.done)
-		return p
+	p := &progress{w: w, tty: isTerminal(w), stop: func() {}}
+	if p.tty {
+		p.stop = ticker.Every(time.Second, func() {
+			p.mu.Lock()
+			p.draw()
+			p.mu.Unlock()
+		})
 	}
-	go func() {
-		defer close(p.done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-t.C:
-				p.mu.Lock()
-				p.draw()
-				p.mu.Unlock()
-			}
-		}
-	}()
 	return p
 }
 
@@ -202,10 +190,7 @@ func (p *progress) draw() {
 
 // Close ends the display, leaving the last step on its own line.
 func (p *progress) Close() {
-	if p.tty {
-		close(p.stop)
-	}
-	<-p.done
+	p.stop()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tty && p.line != "" {

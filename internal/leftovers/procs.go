@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/seatrial-dev/seatrial/harness/labels"
+	"github.com/seatrial-dev/seatrial/internal/ticker"
 )
 
 // procKey is a process as sandbox owner labels name it: its pid and its
@@ -44,8 +45,7 @@ type descendants struct {
 	mu    sync.Mutex
 	live  map[int]procInfo // processes present at the last poll
 	every map[procKey]bool // every descendant seen
-	stop  chan struct{}
-	done  chan struct{}
+	stop  func()           // stops the polling; returns once it has
 }
 
 // trackDescendants makes this process a child subreaper, records the
@@ -65,30 +65,15 @@ func trackDescendants(interval time.Duration) (*descendants, error) {
 		self:  procKey{os.Getpid(), start},
 		live:  map[int]procInfo{},
 		every: map[procKey]bool{},
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
 	}
 	d.poll()
-	go func() {
-		defer close(d.done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-d.stop:
-				return
-			case <-t.C:
-				d.poll()
-			}
-		}
-	}()
+	d.stop = ticker.Every(interval, d.poll)
 	return d, nil
 }
 
 // Stop polls one last time and stops.
 func (d *descendants) Stop() {
-	close(d.stop)
-	<-d.done
+	d.stop()
 	d.poll()
 }
 

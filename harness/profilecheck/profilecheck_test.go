@@ -70,10 +70,14 @@ func TestLiveReferenceAnswersAsItsProfileSays(t *testing.T) {
 	require.Equal(t, 200, rep.Trigger.Status)
 	require.Equal(t, 200, rep.Metrics.Status)
 	require.Contains(t, rep.Metrics.BodyHead, "# HELP")
+	exported := map[string]bool{}
+	for field, n := range rep.Named {
+		exported[field] = n.Exported
+	}
 	require.Equal(t, map[string]bool{
 		"metrics.scanned": true, "metrics.updated": true, "metrics.failed": true, "metrics.scans_total": true,
 		"metrics.scans_skipped": true, "metrics.rollbacks": true,
-	}, rep.Named)
+	}, exported)
 }
 
 func TestLiveOnAnotherPort(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
@@ -416,6 +417,9 @@ func (w *world) nodes(ctx context.Context) map[string]nodeState {
 	out := map[string]nodeState{}
 	for _, n := range w.cluster.Nodes() {
 		insp, err := n.Inspect(ctx)
+		if cerrdefs.IsNotFound(err) {
+			require.FailNow(w.t, w.nodeGone(ctx, n.Name()), "the engine: %v", err)
+		}
 		require.NoError(w.t, err)
 		st := nodeState{ContainerID: insp.ID, ImageID: insp.Image, Running: insp.State != nil && insp.State.Running}
 		img, err := s.cli.ImageInspect(ctx, insp.Image)
@@ -428,6 +432,30 @@ func (w *world) nodes(ctx context.Context) map[string]nodeState {
 		out[n.Name()] = st
 	}
 	return out
+}
+
+// nodeGone says, in words, why node has no container: its removal as the
+// Watcher saw it (the node.lost judgement if there was one), and the
+// updater's last relevant log lines, rather than the engine's "No such
+// container".
+func (w *world) nodeGone(ctx context.Context, node string) string {
+	what := fmt.Sprintf("node %s has no container, and the Watcher saw no removal of it", node)
+	for _, ev := range w.watcher.Timeline() {
+		switch {
+		case ev.Node != node:
+		case ev.Kind == monitor.EventNodeLost:
+			what = ev.Detail
+		case ev.Kind == monitor.EventContainerDestroy:
+			what = fmt.Sprintf("node %s (container %s) was removed at %s and no container replaced it",
+				node, ev.ContainerID[:min(12, len(ev.ContainerID))], ev.Time.UTC().Format("15:04:05.0"))
+		case ev.Kind == monitor.EventContainerCreate:
+			what = fmt.Sprintf("node %s has no container, though the Watcher last saw %s created", node, ev.ContainerID[:min(12, len(ev.ContainerID))])
+		}
+	}
+	if w.updater == nil {
+		return what
+	}
+	return what + " (" + w.updaterLogTail(ctx) + ")"
 }
 
 // waitHealthy waits, on the Watcher, until the node's container with the

@@ -17,10 +17,12 @@ build:
 images: build
 	$(BIN) images build
 
-# The scenario suite against the default updater and the reference
-# updater, with a readable summary.
+# The scenario suite against every shipped profile (watchtower v1.7.1,
+# the reference updater and the maintained forks), with a readable
+# summary. A fork's image is never built or pulled here: where it is
+# absent, its scenarios are skipped with the reason and how to provide it.
 scenarios: build images
-	$(BIN) run
+	$(BIN) run --profile all
 
 # Every test: unit, fuzz seeds, real-engine tests and the scenarios, then
 # nothing seatrial made may be left on the engine.

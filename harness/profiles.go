@@ -27,6 +27,9 @@ const (
 // DefaultProfile is profile.Default.
 const DefaultProfile = profile.Default
 
+// Profiles is profile.Profiles: the shipped profiles by name.
+func Profiles() map[string]Profile { return profile.Profiles() }
+
 // ProfileByName is profile.ByName.
 func ProfileByName(name string) (Profile, error) { return profile.ByName(name) }
 

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -47,7 +49,7 @@ if anything failed.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.profiles, "profile", "", "updater profiles, comma separated (names, or profile files ending in .json); default watchtower-1.7.1,reference")
+	fl.StringVar(&f.profiles, "profile", "", "updater profiles, comma separated (names, profile files ending in .json, or all: every shipped profile); default watchtower-1.7.1,reference")
 	fl.StringVar(&f.artifacts, "artifacts", "", "where failed scenarios write their artifacts (default $SEATRIAL_ARTIFACTS, else a new temp dir)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Minute, "go test -timeout")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also print every line the scenarios log")
@@ -81,8 +83,7 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	env := append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true")
 	if f.profiles != "" {
 		var names []string
-		for _, p := range strings.Split(f.profiles, ",") {
-			p = strings.TrimSpace(p)
+		for _, p := range expandAll(strings.Split(f.profiles, ",")) {
 			if _, err := harness.ProfileByName(p); err != nil {
 				return badInput("%v", err)
 			}
@@ -294,4 +295,31 @@ func pruneLeftovers(stderr io.Writer, whose string) {
 	if err != nil {
 		fmt.Fprintf(stderr, "seatrial run: prune: %v\n", err)
 	}
+}
+
+// allProfiles names every shipped profile in `seatrial run --profile`.
+// A shipped profile whose updater image is absent has its scenarios
+// skipped with the reason, so "all" runs wherever the fixtures build.
+const allProfiles = "all"
+
+// expandAll replaces "all" among profile names by every shipped profile,
+// in name order; a name given twice is kept once.
+func expandAll(names []string) []string {
+	var out []string
+	add := func(n string) {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if n != allProfiles {
+			add(n)
+			continue
+		}
+		for _, shipped := range slices.Sorted(maps.Keys(harness.Profiles())) {
+			add(shipped)
+		}
+	}
+	return out
 }

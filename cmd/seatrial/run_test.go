@@ -24,6 +24,14 @@ func TestResolveScenarios(t *testing.T) {
 	assert.ErrorAs(t, err, &ue, "an unknown scenario is bad input (exit 2)")
 }
 
+// "all" names every shipped profile, forks included (their scenarios skip
+// where the image is absent); names around it are kept, once each.
+func TestExpandAll(t *testing.T) {
+	got := expandAll([]string{" reference", "all", "./mine.json"})
+	assert.Equal(t, []string{"reference", "nicholas-fedor-1.21.0", "openserbia-1.12.2", "openserbia-1.18.3", "watchtower-1.7.1", "./mine.json"}, got)
+	assert.Equal(t, []string{"reference"}, expandAll([]string{"reference"}))
+}
+
 // Scenarios are listed by the test binary, not read from the sources: a
 // test whose parameter is not called t, or whose declaration is split
 // over lines, is found; helpers and benchmarks are not scenarios.

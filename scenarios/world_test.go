@@ -265,6 +265,13 @@ func (w *world) requireScanOK(res harness.ScanResult) {
 // call from any goroutine: it only reports, the caller judges.
 func (w *world) trigger(ctx context.Context) (harness.ScanResult, error) {
 	res, err := w.updater.Scan(ctx)
+	// The engine's event stream can lag the answer: a node the scan
+	// removed must have reached the Watcher before it is judged.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if cerr := w.watcher.CatchUp(cctx); cerr != nil {
+		w.t.Logf("the Watcher could not catch up with the engine's events before judging the scan: %v", cerr)
+	}
+	cancel()
 	w.watcher.SettleNodes("before the scan's trigger answered")
 	answer := fmt.Sprintf("status %d %s", res.Status, strings.TrimSpace(res.Body))
 	if err != nil {

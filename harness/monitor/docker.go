@@ -2,7 +2,9 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -158,6 +160,17 @@ type DockerMonitor struct {
 
 	connectedOnce sync.Once
 	connected     chan struct{}
+
+	// set by Run, before its streams start; read by CatchUp.
+	mu      sync.Mutex
+	start   time.Time
+	streams []followed
+}
+
+// followed is a stream Run follows, with what it delivered.
+type followed struct {
+	spec streamSpec
+	seen *dedupe
 }
 
 // NewDockerMonitor returns a monitor of the given sandbox's containers.
@@ -216,13 +229,18 @@ func (m *DockerMonitor) Run(ctx context.Context, emit func(Event)) error {
 	var wg sync.WaitGroup
 	var pending sync.WaitGroup
 	pending.Add(len(streams))
+	m.mu.Lock()
+	m.start = since
 	for _, s := range streams {
+		f := followed{spec: s, seen: newDedupe(m.margin)}
+		m.streams = append(m.streams, f)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.follow(ctx, s, since, pending.Done, emit)
+			m.follow(ctx, f, since, pending.Done, emit)
 		}()
 	}
+	m.mu.Unlock()
 	go func() {
 		pending.Wait()
 		m.connectedOnce.Do(func() { close(m.connected) })
@@ -238,9 +256,9 @@ type streamSpec struct {
 }
 
 // follow reads one filtered stream, reconnecting until ctx ends.
-func (m *DockerMonitor) follow(ctx context.Context, s streamSpec, start time.Time, connected func(), emit func(Event)) {
+func (m *DockerMonitor) follow(ctx context.Context, f followed, start time.Time, connected func(), emit func(Event)) {
 	var once sync.Once
-	seen := newDedupe(m.margin)
+	s, seen := f.spec, f.seen
 	since := start
 	// Exponential from 50ms to 2s, jittered so that the monitors of
 	// sandboxes side by side do not reconnect to a restarted engine in
@@ -263,12 +281,7 @@ func (m *DockerMonitor) follow(ctx context.Context, s streamSpec, start time.Tim
 		// Replay from a little before the last delivered event: see
 		// WithReplayMargin. Never before the start, so a reconnect does not
 		// report what happened before the monitor was asked to watch.
-		if last := seen.last(); last != 0 {
-			since = time.Unix(0, last).Add(-m.margin)
-			if since.Before(start) {
-				since = start
-			}
-		}
+		since = m.resumeFrom(seen, start)
 		if rr.connected {
 			retry.Reset()
 		}
@@ -281,6 +294,49 @@ func (m *DockerMonitor) follow(ctx context.Context, s streamSpec, start time.Tim
 		}
 		return struct{}{}, err
 	}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(0))
+}
+
+// resumeFrom is where a stream that delivered what seen holds is read
+// again: a little before the last delivered event (see WithReplayMargin),
+// never before start, so a reconnect does not report what happened before
+// the monitor was asked to watch.
+func (m *DockerMonitor) resumeFrom(seen *dedupe, start time.Time) time.Time {
+	last := seen.last()
+	if last == 0 {
+		return start
+	}
+	if from := time.Unix(0, last).Add(-m.margin); from.After(start) {
+		return from
+	}
+	return start
+}
+
+// CatchUp delivers, before it returns, every event of the monitor's
+// streams up to now that their live reads have not delivered yet. On a
+// loaded engine the live stream can lag seconds behind what the engine
+// did: a caller about to judge what happened (was a removed node
+// replaced?) catches up first. It reads what the engine recorded with a
+// bounded query (since, until now), and the live reads drop what it
+// delivered. It does nothing before Run.
+func (m *DockerMonitor) CatchUp(ctx context.Context, emit func(Event)) error {
+	until := time.Now()
+	m.mu.Lock()
+	streams, start := m.streams, m.start
+	m.mu.Unlock()
+	var errs []error
+	for _, f := range streams {
+		res := m.src.Events(ctx, client.EventsListOptions{
+			Since:   formatSince(m.resumeFrom(f.seen, start)),
+			Until:   formatSince(until),
+			Filters: f.spec.filters,
+		})
+		// A bounded query ends with io.EOF once the engine sent the last
+		// event before until.
+		if rr := m.read(ctx, res, f.spec, f.seen, func() {}, emit); rr.err != nil && !errors.Is(rr.err, io.EOF) {
+			errs = append(errs, fmt.Errorf("catch up on the docker %s event stream: %w", f.spec.name, rr.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type readResult struct {
@@ -340,6 +396,8 @@ func formatSince(t time.Time) string {
 // newest one, by time, actor and action: a replay after a reconnect starts
 // within that window, so what it repeats is found here.
 type dedupe struct {
+	// mu: a stream's live read and CatchUp share it.
+	mu     sync.Mutex
 	window time.Duration
 	keys   map[dedupeKey]struct{}
 	newest int64
@@ -361,6 +419,8 @@ func newDedupe(margin time.Duration) *dedupe {
 
 // add reports whether msg is new, and remembers it.
 func (d *dedupe) add(msg events.Message) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	nano := msg.TimeNano
 	if nano == 0 {
 		nano = msg.Time * int64(time.Second)
@@ -385,7 +445,11 @@ func (d *dedupe) add(msg events.Message) bool {
 	return true
 }
 
-func (d *dedupe) last() int64 { return d.newest }
+func (d *dedupe) last() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.newest
+}
 
 // exponential is the monitors' retry delay: from first, doubling, up to
 // most, each delay jittered by ±50% (backoff's default) so that monitors

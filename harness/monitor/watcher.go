@@ -110,6 +110,7 @@ type Watcher struct {
 	// until a container of the node is created or node.lost is published.
 	nodeIDs map[string]map[string]bool
 	lost    map[string]Event
+	docker  *DockerMonitor // from Start
 
 	wg sync.WaitGroup
 }
@@ -163,6 +164,9 @@ func (w *Watcher) Start(ctx context.Context, nodes []NodeTarget) error {
 	w.mu.Unlock()
 
 	dm := NewDockerMonitor(w.cli, w.sandbox, w.dockerOpts...)
+	w.mu.Lock()
+	w.docker = dm
+	w.mu.Unlock()
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
@@ -336,6 +340,20 @@ func (w *Watcher) reportLostLocked(destroy Event, when string) {
 		Detail: fmt.Sprintf("node %s (container %s) was removed at %s and no container replaced it %s",
 			destroy.Node, shortID(destroy.ContainerID), destroy.Time.UTC().Format("15:04:05.0"), when),
 	})
+}
+
+// CatchUp returns once every engine event of the sandbox up to now has
+// reached the Watcher: its live stream can lag seconds behind the engine
+// when the engine is loaded. Call it before judging what happened by a
+// moment, as SettleNodes does.
+func (w *Watcher) CatchUp(ctx context.Context) error {
+	w.mu.Lock()
+	dm := w.docker
+	w.mu.Unlock()
+	if dm == nil {
+		return nil
+	}
+	return dm.CatchUp(ctx, w.fromDocker)
 }
 
 // SettleNodes publishes node.lost, at once, for every node whose last

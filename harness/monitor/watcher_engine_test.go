@@ -440,3 +440,83 @@ func busctlProcesses(t testing.TB, cli *client.Client, id string) int {
 	}
 	return n
 }
+
+// laggingClient is the real client with a live event stream held back
+// until release, as a loaded engine's stream lags what the engine did;
+// bounded queries (with an until) answer at once. The lag cannot be made
+// on demand on a real engine, so it is made here.
+type laggingClient struct {
+	*client.Client
+	gate chan struct{}
+}
+
+func (c *laggingClient) Events(ctx context.Context, o client.EventsListOptions) client.EventsResult {
+	res := c.Client.Events(ctx, o)
+	if o.Until != "" {
+		return res
+	}
+	msgs, errs := make(chan events.Message), make(chan error, 1)
+	go func() {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+		}
+		for {
+			select {
+			case m := <-res.Messages:
+				select {
+				case msgs <- m:
+				case <-ctx.Done():
+					return
+				}
+			case err := <-res.Err:
+				errs <- err
+				return
+			}
+		}
+	}()
+	return client.EventsResult{Messages: msgs, Err: errs}
+}
+
+// A Watcher whose live stream lags has, once CatchUp returns, every event
+// the engine recorded before the call, each once: the live stream's late
+// copies are dropped.
+func TestCatchUpBeatsALaggingStream(t *testing.T) {
+	t.Parallel()
+	real := connect(t)
+	lag := &laggingClient{Client: real, gate: make(chan struct{})}
+	sb := newSandboxID(t)
+	w := startWatcher(t, lag, sb, nil)
+	id, _ := runContainer(t, real, nodeSpec{sandbox: sb, node: "app", image: nodeImage(t, real), sleeper: true})
+	removeContainer(t, real, id)
+
+	destroyed := func() (n int) {
+		for _, ev := range w.Timeline() {
+			if ev.Kind == EventContainerDestroy && ev.ContainerID == id {
+				n++
+			}
+		}
+		return n
+	}
+	if n := destroyed(); n != 0 {
+		t.Fatalf("the held live stream delivered %d destroy events", n)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := w.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := destroyed(); n != 1 {
+		t.Fatalf("after CatchUp, %d destroy events of %s; want 1", n, id)
+	}
+	close(lag.gate)
+	// The live stream now delivers the same events; a later event of the
+	// sandbox shows it has got past them.
+	later, _ := runContainer(t, real, nodeSpec{sandbox: sb, node: "later", image: nodeImage(t, real), sleeper: true})
+	waitFor(t, w, 30*time.Second, Matching("the later container started", func(ev Event) bool {
+		return ev.Kind == EventContainerStart && ev.ContainerID == later
+	}), IncludePast())
+	if n := destroyed(); n != 1 {
+		t.Errorf("after the live stream caught up, %d destroy events of %s; want 1", n, id)
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
@@ -173,7 +175,7 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		}
 	}
 	for _, n := range d.Networks {
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !isNotFound(err) {
+		if err := removeNetwork(ctx, cli, n.ID); err != nil {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 			continue
 		}
@@ -224,6 +226,28 @@ func RemoveRegistryImages(ctx context.Context, cli *client.Client, addr string) 
 		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// networkSettle bounds how long a network may keep the endpoints of
+// containers already removed: the engine releases them after the removal
+// returns, and a parallel prune of the same dead sandbox may have removed
+// the containers a moment before (seen: "has active endpoints" with no
+// container of the sandbox left, which failed a suite's setup).
+var networkSettle = readiness{bound: 30 * time.Second, first: 100 * time.Millisecond, longest: time.Second}
+
+// removeNetwork removes a network, waiting for its endpoints to go (see
+// networkSettle); a network already gone is not an error.
+func removeNetwork(ctx context.Context, cli *client.Client, id string) error {
+	return waitReady(ctx, "its endpoints to be released", networkSettle, func(ctx context.Context) error {
+		_, err := cli.NetworkRemove(ctx, id, client.NetworkRemoveOptions{})
+		switch {
+		case err == nil || isNotFound(err):
+			return nil
+		case strings.Contains(err.Error(), "active endpoints"):
+			return err
+		}
+		return backoff.Permanent(err)
+	})
 }
 
 func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }

@@ -19,8 +19,11 @@ package profile
 //     --http-api-rate-limit, and a busy answer is told from the limiter's
 //     by its JSON body ("another update is already running", measured);
 //   - a trigger during a scan answers 429 with Retry-After 30, but nothing
-//     counts it: watchtower_scans_skipped_total stays 0 (measured; src:
-//     internal/metrics/metrics.go:322-331), so it lacks CapSkipBusyScan;
+//     counts it: the busy answer registers no metric (src:
+//     internal/api/handlers/update/handler.go:276-292) and
+//     watchtower_scans_skipped_total counts only a nil scan report (src:
+//     internal/metrics/metrics.go:322-331); measured 0, so it lacks
+//     CapSkipBusyScan;
 //   - a container whose registry is down counts in
 //     watchtower_containers_skipped, not failed and not scanned (measured);
 //   - in monitor-only, watchtower_containers_updated stays 0 (measured)
@@ -32,13 +35,12 @@ package profile
 //   - no health-gated rollback (src: internal/actions/update.go:1541-1553
 //     only warns).
 //
-// The scenario suite with this profile (2026-11-23, -parallel 1 on a
-// loaded engine): full scan, no-op scan (1 manifest HEAD, 0 GET per
-// container), monitor-only, label filters, scope isolation, registry down
-// (skipped 2, failed 0) and node loss pass; concurrent trigger and
-// health-gated rollback are skipped for the capabilities it lacks. Run in
-// parallel with the other scenarios, nodes failed to start in time (engine
-// load average 50–90): not a finding about the fork.
+// The scenario suite with this profile (2026-11-23, the whole suite in
+// parallel, engine load average 9–18): full scan, no-op scan (1 manifest
+// HEAD, 0 GET per container), monitor-only, label filters, scope
+// isolation, registry down (skipped 2, failed 0) and node loss pass;
+// concurrent trigger and health-gated rollback are skipped for the
+// capabilities it lacks. No known failure.
 //
 // Not measured: whether engine churn (containers of other sandboxes
 // removed during a scan) breaks its scans; it lists every container on the
@@ -73,9 +75,10 @@ func NicholasFedor() Profile {
 //     --http-api-host HOST:PORT (measured :9192 and :9193 work);
 //   - the token must be exactly "Authorization: Bearer <t>" (a bare token
 //     is refused, measured);
-//   - a trigger during a scan answers 429 {"status":"skipped",…} but
-//     watchtower_scans_skipped stays 0 (it counts skipped cron polls;
-//     measured); the skip shows only as
+//   - a trigger during a scan answers 429 {"status":"skipped",…} and
+//     registers no metric (src: pkg/api/update/update.go:83-89 at
+//     v1.18.3); watchtower_scans_skipped counts skipped cron polls only
+//     (src: cmd/root.go:480) and stays 0 (measured); the skip shows only as
 //     watchtower_api_requests_total{endpoint="/v1/update",status="429"},
 //     a labelled series a profile cannot name yet, so it lacks
 //     CapSkipBusyScan;
@@ -118,10 +121,13 @@ func openserbia(version string) Profile {
 // network\" requires API version 1.44", trigger 200 with failed=1. The
 // scenarios that recreate a container list it as a known failure.
 //
-// The scenario suite (2026-11-23, -parallel 1) confirmed it: full scan
-// fails with "node controller: … No such container", the updater's log
-// holding the 1.44 error; monitor-only passes (updated counts the stale
-// containers). The other scenarios were not run with this profile.
+// The scenario suite (2026-11-23, the whole suite in parallel) confirmed
+// it: full scan, label filters, scope isolation, registry down, node loss
+// and health-gated rollback fail with "node controller (container …) was
+// removed at … and no container replaced it before the scan's trigger
+// answered", the updater's log holding the 1.44 error (KNOWN below);
+// monitor-only (updated counts the stale containers) and no-op scan (no
+// recreate) pass; concurrent trigger is skipped (no CapSkipBusyScan).
 //
 // "Found new <image> image (<id>)" is logged at info (src:
 // pkg/container/client.go:531; measured). Health-gated rollback is in its
@@ -162,9 +168,9 @@ func Openserbia1122() Profile {
 // "Health check failed after updating … rolling back"); a rolled-back
 // container is then skipped for an hour (src: update.go:30-33).
 //
-// The scenario suite (2026-11-23, -parallel 1): full scan, monitor-only
-// and health-gated rollback pass. The others failed only because nodes did
-// not start in time on the loaded engine, and were not re-run.
+// The scenario suite (2026-11-23, the whole suite in parallel, engine load
+// average 11–20): every scenario passes (health-gated rollback included)
+// but concurrent trigger, skipped (no CapSkipBusyScan). No known failure.
 func Openserbia1183() Profile {
 	p := openserbia("1.18.3")
 	p.UpdateFoundLog = `Found new image`

@@ -26,6 +26,7 @@ import (
 // runFlags are the settings of `seatrial run`.
 type runFlags struct {
 	profiles, artifacts  string
+	junit, json          string
 	timeout              time.Duration
 	verbose, pullUpdater bool
 }
@@ -53,6 +54,8 @@ if anything failed.`,
 	fl.StringVar(&f.artifacts, "artifacts", "", "where failed scenarios write their artifacts (default $SEATRIAL_ARTIFACTS, else a new temp dir)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Minute, "go test -timeout")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also print every line the scenarios log")
+	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
+	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
 	fl.BoolVar(&f.pullUpdater, "pull-updater", false, "pull a profile's updater image when the engine lacks it (the one image seatrial may pull); without it, that profile's scenarios are skipped")
 	return cmd
 }
@@ -165,6 +168,9 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	fmt.Fprintln(stdout)
 	sum.Write(stdout)
 	fmt.Fprintf(stdout, "wall time %s\n", time.Since(start).Round(time.Second))
+	if err := writeReports(sum, f, start); err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		// The test binary died without its cleanups; its sandboxes'
 		// owner is gone, so prune removes exactly those.
@@ -182,6 +188,28 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		return fmt.Errorf("go test: %w", werr)
 	}
 	return nil
+}
+
+// writeReports writes the --junit and --json files of a run.
+func writeReports(sum *testsummary.Summary, f runFlags, start time.Time) error {
+	write := func(path string, w func(io.Writer) error) error {
+		if path == "" {
+			return nil
+		}
+		out, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("write the report: %w", err)
+		}
+		if err := w(out); err != nil {
+			out.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		return out.Close()
+	}
+	if err := write(f.junit, func(w io.Writer) error { return sum.WriteJUnit(w, "scenarios", start) }); err != nil {
+		return err
+	}
+	return write(f.json, sum.WriteJSON)
 }
 
 // scenarioNames lists the tests of the package pkg (relative to the

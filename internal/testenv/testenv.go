@@ -10,6 +10,8 @@
 package testenv
 
 import (
+	"os/exec"
+
 	"testing"
 
 	"github.com/moby/moby/client"
@@ -36,4 +38,21 @@ func Engine(tb testing.TB) *client.Client {
 	}
 	tb.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// NeedsCommand returns the path of the command name, which the Debian
+// package pkg installs. Under -short a missing command skips tb with the
+// reason; without -short it fails tb, saying what to install, so a CI run
+// cannot pass by skipping what it was meant to check.
+func NeedsCommand(tb testing.TB, name, pkg string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if testing.Short() {
+		tb.Skipf("needs %s (Debian package %s), which is not on PATH", name, pkg)
+	}
+	tb.Fatalf("needs %s, which is not on PATH: install it (apt-get install %s)", name, pkg)
+	return ""
 }

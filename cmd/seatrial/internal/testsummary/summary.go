@@ -27,7 +27,15 @@ const (
 	// Known is a known failure (a profile's known_failures): go test
 	// reports it as a skip whose message starts with KnownPrefix.
 	Known = "known"
+	// Flaky is a test run more than once (go test -count) that failed in
+	// some runs and passed in others: a failure.
+	Flaky = "flaky"
 )
+
+// DeselectedPrefix starts the skip message of a scenario none of whose
+// profiles the run selected (seatrial run --focus, --skip, --capability):
+// it is not a row, only counted.
+const DeselectedPrefix = "DESELECTED:"
 
 // KnownPrefix starts the skip message of a known failure (see the
 // scenarios' runJudged).
@@ -43,6 +51,15 @@ type Result struct {
 	// Reason is why it was skipped, or the test's own words for its first
 	// failure.
 	Reason string
+	// Output is what the test wrote itself (not its subtests), line by
+	// line, as go test printed it.
+	Output []string
+	// Artifacts is the directory a failed test said it wrote its
+	// artifacts to, if it said one (of its first failed run).
+	Artifacts string
+	// Runs is how many times the test ran (go test -count), Failures in
+	// how many of them it failed or never finished.
+	Runs, Failures int
 }
 
 // Name is the full test name ("TestFullScan/reference").
@@ -158,19 +175,19 @@ func isRow(tc testCase, all []testCase) bool {
 
 func result(pkg *testjson.Package, tc testCase) Result {
 	top, sub := tc.Test.Split()
-	r := Result{Test: top, Sub: sub, Status: tc.status}
+	out := ownOutput(pkg, tc.ID)
+	r := Result{Test: top, Sub: sub, Status: tc.status, Output: out, Artifacts: artifactsOf(out)}
 	if tc.Elapsed > 0 {
 		r.Elapsed = tc.Elapsed.Round(100 * time.Millisecond)
 	}
 	switch r.Status {
 	case Skip:
-		out := ownOutput(pkg, tc.ID)
 		r.Reason = skipReason(out)
 		if why, ok := knownReason(out); ok {
 			r.Status, r.Reason = Known, why
 		}
 	case Fail:
-		r.Reason = failReason(ownOutput(pkg, tc.ID))
+		r.Reason = failReason(out)
 	}
 	return r
 }
@@ -186,8 +203,9 @@ func ownOutput(pkg *testjson.Package, id int) []string {
 	return strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 }
 
-// Results returns the rows, package by package, in the order they started.
-func (s *Summary) Results() []Result {
+// runs returns the rows of every run, package by package, in the order
+// they started: a test that ran n times (go test -count=n) is n rows.
+func (s *Summary) runs() []Result {
 	var out []Result
 	for _, name := range s.exec.Packages() {
 		pkg := s.exec.Package(name)
@@ -201,8 +219,77 @@ func (s *Summary) Results() []Result {
 	return out
 }
 
-// Counts returns how many rows passed, failed (or never finished), were
-// known failures and were skipped.
+// Results returns the rows in the order they first started, one per test
+// however often it ran, without the deselected (see DeselectedPrefix). A
+// test that failed in some runs and passed in others is Flaky, its reason
+// "failed k of n: " and its first failure's; its time is the mean of its
+// runs.
+func (s *Summary) Results() []Result {
+	return aggregate(s.runs())
+}
+
+func aggregate(runs []Result) []Result {
+	var out []Result
+	at := map[string]int{}
+	var total []time.Duration
+	for _, r := range runs {
+		if r.Status == Skip && strings.HasPrefix(r.Reason, DeselectedPrefix) {
+			continue
+		}
+		failed := r.Status == Fail || r.Status == Running
+		i, seen := at[r.Name()]
+		if !seen {
+			i = len(out)
+			at[r.Name()] = i
+			out = append(out, r)
+			total = append(total, 0)
+			out[i].Runs, out[i].Failures = 0, 0
+		}
+		a := &out[i]
+		a.Runs++
+		total[i] += r.Elapsed
+		a.Elapsed = (total[i] / time.Duration(a.Runs)).Round(100 * time.Millisecond)
+		if failed {
+			if a.Failures == 0 {
+				// The first failure says why.
+				a.Reason, a.Output, a.Artifacts = r.Reason, r.Output, r.Artifacts
+			}
+			a.Failures++
+		}
+		switch {
+		case a.Failures == 0:
+			a.Status = r.Status
+			if r.Status == Pass || !seen {
+				a.Reason, a.Output = r.Reason, r.Output
+			}
+		case a.Failures == a.Runs:
+			a.Status = r.Status // Fail or Running
+		default:
+			a.Status = Flaky
+		}
+	}
+	for i := range out {
+		if out[i].Status == Flaky {
+			out[i].Reason = fmt.Sprintf("failed %d of %d: %s", out[i].Failures, out[i].Runs, out[i].Reason)
+		}
+	}
+	return out
+}
+
+// Deselected returns how many scenarios ran with none of their profiles
+// selected.
+func (s *Summary) Deselected() int {
+	n := map[string]bool{}
+	for _, r := range s.runs() {
+		if r.Status == Skip && strings.HasPrefix(r.Reason, DeselectedPrefix) {
+			n[r.Name()] = true
+		}
+	}
+	return len(n)
+}
+
+// Counts returns how many rows passed, failed (or never finished, or
+// were flaky), were known failures and were skipped.
 func (s *Summary) Counts() (passed, failed, known, skipped int) {
 	for _, r := range s.Results() {
 		switch r.Status {
@@ -240,6 +327,16 @@ func (s *Summary) Failed() bool {
 // went (scenarios/world_test.go).
 var artifactsLine = regexp.MustCompile(`artifacts of this failure: (\S+)`)
 
+// artifactsOf is the artifacts directory a test's output names, if any.
+func artifactsOf(out []string) string {
+	for _, l := range out {
+		if m := artifactsLine.FindStringSubmatch(l); m != nil {
+			return m[1]
+		}
+	}
+	return ""
+}
+
 // Artifacts returns the directories failed tests said they wrote
 // artifacts to, in the order the tests started.
 func (s *Summary) Artifacts() []string {
@@ -247,10 +344,8 @@ func (s *Summary) Artifacts() []string {
 	for _, name := range s.exec.Packages() {
 		pkg := s.exec.Package(name)
 		for _, tc := range cases(pkg) {
-			for _, l := range ownOutput(pkg, tc.ID) {
-				if m := artifactsLine.FindStringSubmatch(l); m != nil {
-					out = append(out, m[1])
-				}
+			if a := artifactsOf(ownOutput(pkg, tc.ID)); a != "" {
+				out = append(out, a)
 			}
 		}
 	}
@@ -288,6 +383,9 @@ func (s *Summary) Write(w io.Writer) {
 	tw.Flush()
 	passed, failed, known, skipped := s.Counts()
 	fmt.Fprintf(w, "\n%d passed, %d failed, %d known, %d skipped (%d in all) in %s\n", passed, failed, known, skipped, len(rows), s.elapsed())
+	if n := s.Deselected(); n > 0 {
+		fmt.Fprintf(w, "%d scenarios not selected\n", n)
+	}
 	if s.packageFailed() && failed == 0 {
 		fmt.Fprintln(w, "\nthe test binary itself failed:")
 		for _, l := range tail(s.packageOutput(), 30) {
@@ -301,6 +399,19 @@ func (s *Summary) Write(w io.Writer) {
 		}
 	}
 }
+
+// PackageFailure is what go test and the packages said when a package
+// failed by itself with no failed test (a build error, a failed
+// TestMain); nil when none did.
+func (s *Summary) PackageFailure() []string {
+	if _, failed, _, _ := s.Counts(); !s.packageFailed() || failed > 0 {
+		return nil
+	}
+	return tail(s.packageOutput(), 30)
+}
+
+// Elapsed is the time the packages' tests took, as go test reports it.
+func (s *Summary) Elapsed() time.Duration { return s.elapsed() }
 
 // packageOutput is what go test said on its standard error and in build
 // output, then what the packages wrote outside any test.

@@ -143,7 +143,10 @@ func TestParentFailedItself(t *testing.T) {
 	assert.Equal(t, []string{"TestNodeLoss/reference pass", "TestNodeLoss fail"}, finished)
 	rows := s.Results()
 	require.Len(t, rows, 2)
-	assert.Equal(t, Result{Test: "TestNodeLoss", Status: Fail, Elapsed: 1600 * time.Millisecond, Reason: "remove the shared network: in use"}, rows[0], "rows are in the order the tests started")
+	r := rows[0]
+	assert.Equal(t, Result{Test: "TestNodeLoss", Status: Fail, Elapsed: 1600 * time.Millisecond, Reason: "remove the shared network: in use", Runs: 1, Failures: 1},
+		Result{Test: r.Test, Sub: r.Sub, Status: r.Status, Elapsed: r.Elapsed, Reason: r.Reason, Runs: r.Runs, Failures: r.Failures}, "rows are in the order the tests started")
+	assert.Contains(t, r.Output, "    x_test.go:20: remove the shared network: in use", "a row keeps its test's own output")
 	assert.True(t, s.Failed())
 }
 

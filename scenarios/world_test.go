@@ -33,15 +33,16 @@ import (
 // gap is judged at once (see world.trigger).
 const nodeLossGrace = 10 * time.Second
 
-// forEachProfile runs fn once per profile under test, as a parallel
-// subtest named after the profile. A profile that lacks one of caps is
+// forEachProfile runs fn once per profile under test that the run
+// selected, as a parallel subtest named after the profile. A profile that lacks one of caps is
 // skipped with the reason. fn's outcome is judged against the profile's
 // known failures (see runJudged).
 func forEachProfile(t *testing.T, caps []harness.Capability, fn func(t testing.TB, p harness.Profile)) {
 	t.Helper()
 	testenv.NeedsEngine(t)
+	profiles := selectedProfiles(t, caps)
 	t.Parallel()
-	for _, p := range s.profiles {
+	for _, p := range profiles {
 		t.Run(p.Name, func(t *testing.T) {
 			if why, ok := s.absent[p.Name]; ok {
 				t.Skip(why)

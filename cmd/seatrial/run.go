@@ -21,12 +21,14 @@ import (
 	"github.com/seatrial-dev/seatrial/cmd/seatrial/internal/testsummary"
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/images"
+	"github.com/seatrial-dev/seatrial/internal/selection"
 )
 
 // runFlags are the settings of `seatrial run`.
 type runFlags struct {
 	profiles, artifacts  string
 	junit, json          string
+	focus, skip, caps    string
 	timeout              time.Duration
 	verbose, pullUpdater bool
 }
@@ -54,6 +56,9 @@ if anything failed.`,
 	fl.StringVar(&f.artifacts, "artifacts", "", "where failed scenarios write their artifacts (default $SEATRIAL_ARTIFACTS, else a new temp dir)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Minute, "go test -timeout")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also print every line the scenarios log")
+	fl.StringVar(&f.focus, "focus", "", "run only the scenario/profile pairs whose name (Scenario/profile, e.g. FullScan/reference) matches this regular expression")
+	fl.StringVar(&f.skip, "skip", "", "leave out the scenario/profile pairs whose name matches this regular expression")
+	fl.StringVar(&f.caps, "capability", "", "run only the scenarios that need one of these capabilities, comma separated (e.g. health-gated-rollback)")
 	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
 	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
 	fl.BoolVar(&f.pullUpdater, "pull-updater", false, "pull a profile's updater image when the engine lacks it (the one image seatrial may pull); without it, that profile's scenarios are skipped")
@@ -73,23 +78,24 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	if err != nil {
 		return errors.New("the go command is not on PATH: the scenarios run with go test")
 	}
-	var tests []string
-	if len(pos) > 0 {
-		known, err := scenarioNames(ctx, goBin, root, "./scenarios")
-		if err != nil {
-			return err
-		}
-		if tests, err = resolveScenarios(pos, known); err != nil {
-			return err
-		}
+	sel, err := selection.Parse(f.focus, f.skip, f.caps)
+	if err != nil {
+		return badInput("%v", err)
 	}
 	env := append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true")
+	env = append(env, sel.Env()...)
+	// The names of the profiles under test, as the scenarios name their
+	// subtests, to narrow -run to the scenarios a selection can match.
+	profileNames := []string{harness.DefaultProfile, "reference"}
 	if f.profiles != "" {
 		var names []string
+		profileNames = nil
 		for _, p := range expandAll(strings.Split(f.profiles, ",")) {
-			if _, err := harness.ProfileByName(p); err != nil {
+			prof, err := harness.ProfileByName(p)
+			if err != nil {
 				return badInput("%v", err)
 			}
+			profileNames = append(profileNames, prof.Name)
 			// go test runs the suite in its package's directory, so a
 			// profile file's path is made absolute here, where the user
 			// gave it.
@@ -103,6 +109,30 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 			names = append(names, p)
 		}
 		env = append(env, "SEATRIAL_PROFILES="+strings.Join(names, ","))
+	}
+	if p, ok, err := harness.ProfileFromEnv(os.Getenv); err != nil {
+		return badInput("%v", err)
+	} else if ok {
+		profileNames = append(profileNames, p.Name)
+	}
+	var tests []string
+	if len(pos) > 0 || sel.Focus != nil || sel.Skip != nil {
+		known, err := scenarioNames(ctx, goBin, root, "./scenarios")
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			if known, err = resolveScenarios(pos, known); err != nil {
+				return err
+			}
+		}
+		if tests = named(sel, known, profileNames); len(tests) == 0 {
+			short := make([]string, len(known))
+			for i, k := range known {
+				short[i] = strings.TrimPrefix(k, "Test")
+			}
+			return badInput("no Scenario/profile pair matches --focus %q --skip %q: the scenarios are %s, the profiles %s", f.focus, f.skip, strings.Join(short, ", "), strings.Join(profileNames, ", "))
+		}
 	}
 	dir := f.artifacts
 	if dir == "" {
@@ -188,6 +218,19 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		return fmt.Errorf("go test: %w", werr)
 	}
 	return nil
+}
+
+// named returns the tests that have a pair with one of the profiles
+// that sel's focus and skip select (which pairs need which capability
+// only the scenarios know).
+func named(sel selection.Selection, tests, profiles []string) []string {
+	var out []string
+	for _, t := range tests {
+		if slices.ContainsFunc(profiles, func(p string) bool { return sel.Named(t, p) }) && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // writeReports writes the --junit and --json files of a run.

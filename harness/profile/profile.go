@@ -449,6 +449,9 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 
 var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn}
 
+// Capabilities returns every capability a profile may name.
+func Capabilities() []Capability { return slices.Clone(knownCaps) }
+
 // Validate says what is missing or wrong in a profile, naming each field
 // by its JSON path. It checks what the schema cannot: how fields depend on
 // each other, and that regular expressions compile.

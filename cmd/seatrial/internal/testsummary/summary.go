@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gotest.tools/gotestsum/testjson"
+
+	"github.com/seatrial-dev/seatrial/internal/selection"
 )
 
 // Status of a test.
@@ -35,7 +37,7 @@ const (
 // DeselectedPrefix starts the skip message of a scenario none of whose
 // profiles the run selected (seatrial run --focus, --skip, --capability):
 // it is not a row, only counted.
-const DeselectedPrefix = "DESELECTED:"
+const DeselectedPrefix = selection.DeselectedPrefix
 
 // KnownPrefix starts the skip message of a known failure (see the
 // scenarios' runJudged).
@@ -115,7 +117,9 @@ func (h handler) Event(e testjson.TestEvent, exec *testjson.Execution) error {
 	for i := len(all) - 1; i >= 0; i-- {
 		if tc := all[i]; tc.Test.Name() == e.Test {
 			if tc.status != Running && isRow(tc, all) {
-				h.h.Row(result(pkg, tc))
+				if r := result(pkg, tc); !r.deselected() {
+					h.h.Row(r)
+				}
 			}
 			break
 		}
@@ -233,7 +237,7 @@ func aggregate(runs []Result) []Result {
 	at := map[string]int{}
 	var total []time.Duration
 	for _, r := range runs {
-		if r.Status == Skip && strings.HasPrefix(r.Reason, DeselectedPrefix) {
+		if r.deselected() {
 			continue
 		}
 		failed := r.Status == Fail || r.Status == Running
@@ -276,12 +280,16 @@ func aggregate(runs []Result) []Result {
 	return out
 }
 
+func (r Result) deselected() bool {
+	return r.Status == Skip && strings.HasPrefix(r.Reason, DeselectedPrefix)
+}
+
 // Deselected returns how many scenarios ran with none of their profiles
 // selected.
 func (s *Summary) Deselected() int {
 	n := map[string]bool{}
 	for _, r := range s.runs() {
-		if r.Status == Skip && strings.HasPrefix(r.Reason, DeselectedPrefix) {
+		if r.deselected() {
 			n[r.Name()] = true
 		}
 	}

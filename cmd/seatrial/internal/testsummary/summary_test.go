@@ -183,3 +183,29 @@ func TestKnown(t *testing.T) {
 	assert.Contains(t, out, "2 passed, 1 failed, 1 known, 0 skipped (4 in all)")
 	t.Log("\n" + out)
 }
+
+// A scenario none of whose profiles was selected is counted, not a row.
+func TestDeselected(t *testing.T) {
+	const stream = `{"Action":"start","Package":"p"}
+{"Action":"run","Package":"p","Test":"TestFullScan"}
+{"Action":"output","Package":"p","Test":"TestFullScan","Output":"    selection_test.go:29: DESELECTED: none of its profiles is selected\n"}
+{"Action":"skip","Package":"p","Test":"TestFullScan","Elapsed":0}
+{"Action":"run","Package":"p","Test":"TestNoOpScan"}
+{"Action":"run","Package":"p","Test":"TestNoOpScan/reference"}
+{"Action":"pass","Package":"p","Test":"TestNoOpScan/reference","Elapsed":1.5}
+{"Action":"pass","Package":"p","Test":"TestNoOpScan","Elapsed":1.6}
+{"Action":"pass","Package":"p","Elapsed":1.7}
+`
+	var live []string
+	s, err := Scan(strings.NewReader(stream), nil, Handler{Row: func(r Result) { live = append(live, r.Name()) }})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"TestNoOpScan/reference"}, live, "nor is it printed as it ends")
+	rows := s.Results()
+	require.Len(t, rows, 1)
+	assert.Equal(t, "TestNoOpScan/reference", rows[0].Name())
+	assert.Equal(t, 1, s.Deselected())
+	var b strings.Builder
+	s.Write(&b)
+	assert.Contains(t, b.String(), "1 passed, 0 failed, 0 known, 0 skipped (1 in all)")
+	assert.Contains(t, b.String(), "1 scenarios not selected")
+}

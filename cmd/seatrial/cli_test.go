@@ -185,6 +185,7 @@ func TestBadInput(t *testing.T) {
 		{"down-nothing", nil, []string{"down"}, 2},
 		{"run-unknown-scenario", nil, []string{"run", "nope"}, 2},
 		{"run-unknown-profile", nil, []string{"run", "full-scan", "--profile", "nope"}, 2},
+		{"run-bad-repeat", nil, []string{"run", "--repeat", "0"}, 2},
 		{"run-bad-focus", nil, []string{"run", "--focus", "Full("}, 2},
 		{"run-bad-skip", nil, []string{"run", "--skip", "["}, 2},
 		{"run-unknown-capability", nil, []string{"run", "--capability", "teleport"}, 2},

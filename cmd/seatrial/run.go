@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,17 +25,25 @@ import (
 	"github.com/seatrial-dev/seatrial/internal/selection"
 )
 
+// defaultUntilFail is how many runs --until-fail makes without --repeat.
+const defaultUntilFail = 10
+
 // runFlags are the settings of `seatrial run`.
 type runFlags struct {
-	profiles, artifacts  string
-	junit, json          string
-	focus, skip, caps    string
+	profiles, artifacts string
+	junit, json         string
+	focus, skip, caps   string
+	repeat              int
+	untilFail           bool
+	// pkg is the test package to run, relative to the module root:
+	// ./scenarios, or in seatrial's own tests a package of theirs.
+	pkg                  string
 	timeout              time.Duration
 	verbose, pullUpdater bool
 }
 
 func newRunCmd() *cobra.Command {
-	var f runFlags
+	f := runFlags{pkg: "./scenarios"}
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO...]",
 		Short: "run scenarios of the suite and summarise them",
@@ -45,9 +54,15 @@ or skipped (with the reason), its time, the totals, and where the
 failures' artifacts went. A scenario is named as its test (TestFullScan), without
 the Test prefix (FullScan), in kebab case (full-scan), or by a part of
 the name that only one has (rollback). Without names, every scenario
-runs; without --profile, against watchtower-1.7.1 and reference. Exits 1
-if anything failed.`,
+runs; without --profile, against watchtower-1.7.1 and reference.
+--focus, --skip and --capability choose Scenario/profile pairs (e.g.
+FullScan/reference). With --repeat N each pair runs N times, and one that
+failed some of them is FLAKY ("failed k of N"), a failure. --junit and
+--json also write the results for CI. Exits 1 if anything failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.untilFail && !cmd.Flags().Changed("repeat") {
+				f.repeat = defaultUntilFail
+			}
 			return runRun(cmd.Context(), args, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
@@ -59,6 +74,8 @@ if anything failed.`,
 	fl.StringVar(&f.focus, "focus", "", "run only the scenario/profile pairs whose name (Scenario/profile, e.g. FullScan/reference) matches this regular expression")
 	fl.StringVar(&f.skip, "skip", "", "leave out the scenario/profile pairs whose name matches this regular expression")
 	fl.StringVar(&f.caps, "capability", "", "run only the scenarios that need one of these capabilities, comma separated (e.g. health-gated-rollback)")
+	fl.IntVar(&f.repeat, "repeat", 1, "run each scenario/profile pair this many times (go test -count); a pair that failed some of the runs is FLAKY, a failure")
+	fl.BoolVar(&f.untilFail, "until-fail", false, fmt.Sprintf("with --repeat: stop repeating at the first failure (go test -failfast); without --repeat, up to %d runs", defaultUntilFail))
 	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
 	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
 	fl.BoolVar(&f.pullUpdater, "pull-updater", false, "pull a profile's updater image when the engine lacks it (the one image seatrial may pull); without it, that profile's scenarios are skipped")
@@ -77,6 +94,9 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		return errors.New("the go command is not on PATH: the scenarios run with go test")
+	}
+	if f.repeat < 1 {
+		return badInput("--repeat %d: give a number of runs of at least 1", f.repeat)
 	}
 	sel, err := selection.Parse(f.focus, f.skip, f.caps)
 	if err != nil {
@@ -117,7 +137,7 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	}
 	var tests []string
 	if len(pos) > 0 || sel.Focus != nil || sel.Skip != nil {
-		known, err := scenarioNames(ctx, goBin, root, "./scenarios")
+		known, err := scenarioNames(ctx, goBin, root, f.pkg)
 		if err != nil {
 			return err
 		}
@@ -149,11 +169,16 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		env = append(env, harness.PullUpdaterEnv+"=1")
 	}
 
-	goArgs := []string{"test", "-json", "-count=1", "-timeout", f.timeout.String()}
+	goArgs := []string{"test", "-json", "-count=" + strconv.Itoa(f.repeat), "-timeout", f.timeout.String()}
+	if f.untilFail {
+		// go test starts no new test after the first failure, in this
+		// run or a later one of -count.
+		goArgs = append(goArgs, "-failfast")
+	}
 	if len(tests) > 0 {
 		goArgs = append(goArgs, "-run", "^("+strings.Join(tests, "|")+")$")
 	}
-	goArgs = append(goArgs, "./scenarios")
+	goArgs = append(goArgs, f.pkg)
 	cmd := exec.CommandContext(ctx, goBin, goArgs...)
 	cmd.Dir = root
 	cmd.Env = env

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/cmd/seatrial/internal/testsummary"
+	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
 func TestResolveScenarios(t *testing.T) {
@@ -65,4 +71,60 @@ func BenchmarkPlain(b *testing.B) {}
 	got, err := scenarioNames(t.Context(), goBin, root, "./scenarios")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"TestOtherName", "TestPlain", "TestSplit"}, got)
+}
+
+// runFlaky runs the deliberately flaky package testdata/flaky through
+// the real run code (go test -json, the summary, the reports) and returns
+// what it printed, its error and its JSON report.
+func runFlaky(t *testing.T, f runFlags) (string, error, testsummary.JSONReport) {
+	t.Helper()
+	dir := t.TempDir()
+	f.pkg, f.timeout, f.artifacts = "./cmd/seatrial/testdata/flaky", 5*time.Minute, dir
+	f.junit, f.json = filepath.Join(dir, "junit.xml"), filepath.Join(dir, "report.json")
+	var stdout, stderr strings.Builder
+	err := runRun(t.Context(), nil, f, &stdout, &stderr)
+	var rep testsummary.JSONReport
+	js, rerr := os.ReadFile(f.json)
+	require.NoError(t, rerr, "stdout:\n%s\nstderr:\n%s", &stdout, &stderr)
+	require.NoError(t, json.Unmarshal(js, &rep))
+	junit, rerr := os.ReadFile(f.junit)
+	require.NoError(t, rerr)
+	assert.Contains(t, string(junit), `type="FLAKY"`, "a flaky pair is a failure in the JUnit file")
+	xmllint := testenv.NeedsCommand(t, "xmllint", "libxml2-utils")
+	out, lerr := exec.CommandContext(t.Context(), xmllint, "--noout", "--schema", "testdata/junit.xsd", f.junit).CombinedOutput()
+	assert.NoError(t, lerr, "%s", out)
+	return stdout.String(), err, rep
+}
+
+func rowOf(rep testsummary.JSONReport, scenario string) testsummary.JSONRow {
+	for _, r := range rep.Rows {
+		if r.Scenario == scenario {
+			return r
+		}
+	}
+	return testsummary.JSONRow{}
+}
+
+// A pair that fails some of its runs is FLAKY with its counts, and fails
+// the run: never silently passed.
+func TestRunRepeatFlaky(t *testing.T) {
+	out, err, rep := runFlaky(t, runFlags{repeat: 5})
+	t.Log(out)
+	assert.Equal(t, exitError(exitFailure), err, out)
+	assert.Regexp(t, `Flaky\s+reference\s+FLAKY\s+\S+\s+failed 2 of 5: run 2: the node still runs the old digest`, out)
+	assert.Contains(t, out, "1 passed, 1 failed")
+	f := rowOf(rep, "Flaky")
+	assert.Equal(t, testsummary.JSONRow{Scenario: "Flaky", Profile: "reference", Status: testsummary.Flaky, Runs: 5, Failures: 2,
+		Reason: "failed 2 of 5: run 2: the node still runs the old digest (a deliberate flake)"}, f)
+	steady := rowOf(rep, "Steady")
+	assert.Equal(t, [3]any{testsummary.Pass, 5, 0}, [3]any{steady.Status, steady.Runs, steady.Failures})
+}
+
+// --until-fail stops repeating at the first failure.
+func TestRunUntilFail(t *testing.T) {
+	out, err, rep := runFlaky(t, runFlags{repeat: 5, untilFail: true})
+	assert.Equal(t, exitError(exitFailure), err, out)
+	f := rowOf(rep, "Flaky")
+	assert.Equal(t, [3]any{testsummary.Flaky, 2, 1}, [3]any{f.Status, f.Runs, f.Failures}, "the second run failed, and none started after it")
+	assert.Contains(t, out, "failed 1 of 2")
 }

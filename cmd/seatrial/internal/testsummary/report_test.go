@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +23,7 @@ const xsd = "../../testdata/junit.xsd"
 func validate(t *testing.T, junit []byte) {
 	t.Helper()
 	xmllint := testenv.NeedsCommand(t, "xmllint", "libxml2-utils")
-	path := filepath.Join(t.TempDir(), "junit.xml")
+	path := t.TempDir() + "/junit.xml"
 	require.NoError(t, os.WriteFile(path, junit, 0o644))
 	out, err := exec.CommandContext(t.Context(), xmllint, "--noout", "--schema", xsd, path).CombinedOutput()
 	require.NoError(t, err, "the JUnit XML does not validate:\n%s\n%s", out, junit)
@@ -90,7 +89,7 @@ func TestJUnit(t *testing.T) {
 func TestJUnitSchemaRejects(t *testing.T) {
 	xmllint := testenv.NeedsCommand(t, "xmllint", "libxml2-utils")
 	bad := strings.Replace(string(junitOf(t, "mixed.jsonl")), `classname="FullScan"`, "", 1)
-	path := filepath.Join(t.TempDir(), "bad.xml")
+	path := t.TempDir() + "/bad.xml"
 	require.NoError(t, os.WriteFile(path, []byte(bad), 0o644))
 	out, err := exec.CommandContext(t.Context(), xmllint, "--noout", "--schema", xsd, path).CombinedOutput()
 	require.Error(t, err)

@@ -185,6 +185,8 @@ func TestBadInput(t *testing.T) {
 		{"down-nothing", nil, []string{"down"}, 2},
 		{"run-unknown-scenario", nil, []string{"run", "nope"}, 2},
 		{"run-unknown-profile", nil, []string{"run", "full-scan", "--profile", "nope"}, 2},
+		{"run-bad-shard", nil, []string{"run", "--shard", "3/2"}, 2},
+		{"junit-merge-nothing", nil, []string{"junit-merge", "out.xml"}, 2},
 		{"run-bad-repeat", nil, []string{"run", "--repeat", "0"}, 2},
 		{"run-bad-focus", nil, []string{"run", "--focus", "Full("}, 2},
 		{"run-bad-skip", nil, []string{"run", "--skip", "["}, 2},

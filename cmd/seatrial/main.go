@@ -76,6 +76,7 @@ commands after it bring one sandbox up by hand to watch an update happen.`,
 	root.AddCommand(
 		newDownCmd(),
 		newImagesCmd(),
+		newJUnitMergeCmd(),
 		newLsCmd(),
 		newMetricsCmd(),
 		newMetricsServerCmd(),

@@ -35,6 +35,8 @@ type runFlags struct {
 	focus, skip, caps   string
 	repeat              int
 	untilFail           bool
+	shard, durations    string
+	recordDurations     string
 	// pkg is the test package to run, relative to the module root:
 	// ./scenarios, or in seatrial's own tests a package of theirs.
 	pkg                  string
@@ -57,8 +59,10 @@ the name that only one has (rollback). Without names, every scenario
 runs; without --profile, against watchtower-1.7.1 and reference.
 --focus, --skip and --capability choose Scenario/profile pairs (e.g.
 FullScan/reference). With --repeat N each pair runs N times, and one that
-failed some of them is FLAKY ("failed k of N"), a failure. --junit and
---json also write the results for CI. Exits 1 if anything failed.`,
+failed some of them is FLAKY ("failed k of N"), a failure. --shard i/n
+runs part i of n of the scenarios, the same split on every machine
+(seatrial junit-merge joins the shards' --junit files). --junit and --json
+also write the results for CI. Exits 1 if anything failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.untilFail && !cmd.Flags().Changed("repeat") {
 				f.repeat = defaultUntilFail
@@ -76,6 +80,9 @@ failed some of them is FLAKY ("failed k of N"), a failure. --junit and
 	fl.StringVar(&f.caps, "capability", "", "run only the scenarios that need one of these capabilities, comma separated (e.g. health-gated-rollback)")
 	fl.IntVar(&f.repeat, "repeat", 1, "run each scenario/profile pair this many times (go test -count); a pair that failed some of the runs is FLAKY, a failure")
 	fl.BoolVar(&f.untilFail, "until-fail", false, fmt.Sprintf("with --repeat: stop repeating at the first failure (go test -failfast); without --repeat, up to %d runs", defaultUntilFail))
+	fl.StringVar(&f.shard, "shard", "", "run only part i of n of the selected scenarios (i/n, e.g. 1/2), split the same way on every machine and balanced by recorded durations")
+	fl.StringVar(&f.durations, "durations", "", "the recorded durations that balance --shard (default "+defaultDurations+" in the checkout)")
+	fl.StringVar(&f.recordDurations, "record-durations", "", "after the run, record each scenario/profile pair's time in this durations file (keeping the pairs that did not run)")
 	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
 	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
 	fl.BoolVar(&f.pullUpdater, "pull-updater", false, "pull a profile's updater image when the engine lacks it (the one image seatrial may pull); without it, that profile's scenarios are skipped")
@@ -97,6 +104,12 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	}
 	if f.repeat < 1 {
 		return badInput("--repeat %d: give a number of runs of at least 1", f.repeat)
+	}
+	var sh shard
+	if f.shard != "" {
+		if sh, err = parseShard(f.shard); err != nil {
+			return err
+		}
 	}
 	sel, err := selection.Parse(f.focus, f.skip, f.caps)
 	if err != nil {
@@ -136,7 +149,7 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		profileNames = append(profileNames, p.Name)
 	}
 	var tests []string
-	if len(pos) > 0 || sel.Focus != nil || sel.Skip != nil {
+	if len(pos) > 0 || sel.Focus != nil || sel.Skip != nil || sh.n > 0 {
 		known, err := scenarioNames(ctx, goBin, root, f.pkg)
 		if err != nil {
 			return err
@@ -152,6 +165,24 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 				short[i] = strings.TrimPrefix(k, "Test")
 			}
 			return badInput("no Scenario/profile pair matches --focus %q --skip %q: the scenarios are %s, the profiles %s", f.focus, f.skip, strings.Join(short, ", "), strings.Join(profileNames, ", "))
+		}
+	}
+	if sh.n > 0 {
+		path := f.durations
+		if path == "" {
+			path = filepath.Join(root, defaultDurations)
+		}
+		d, err := readDurations(path)
+		if err != nil {
+			return err
+		}
+		if tests = planShards(shardItems(tests, profileNames, sel, d), sh.n)[sh.i-1]; len(tests) == 0 {
+			fmt.Fprintf(stdout, "shard %s has no scenario: there are fewer selected scenarios than shards\n", f.shard)
+			empty, err := testsummary.Scan(strings.NewReader(""), nil, testsummary.Handler{})
+			if err != nil {
+				return err
+			}
+			return writeReports(empty, f, time.Now())
 		}
 	}
 	dir := f.artifacts
@@ -198,6 +229,9 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	if len(tests) > 0 {
 		names = strings.Join(tests, ", ")
 	}
+	if sh.n > 0 {
+		names = "shard " + f.shard + ": " + names
+	}
 	fmt.Fprintf(stdout, "running %s: go %s\n", names, strings.Join(goArgs, " "))
 	// What earlier runs left goes first, and is named: the suite's own
 	// prune happens inside go test, where its output is only seen on
@@ -225,6 +259,11 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	fmt.Fprintf(stdout, "wall time %s\n", time.Since(start).Round(time.Second))
 	if err := writeReports(sum, f, start); err != nil {
 		return err
+	}
+	if f.recordDurations != "" {
+		if err := recordDurations(f.recordDurations, sum.Results()); err != nil {
+			return err
+		}
 	}
 	if ctx.Err() != nil {
 		// The test binary died without its cleanups; its sandboxes'
@@ -274,7 +313,13 @@ func writeReports(sum *testsummary.Summary, f runFlags, start time.Time) error {
 		}
 		return out.Close()
 	}
-	if err := write(f.junit, func(w io.Writer) error { return sum.WriteJUnit(w, "scenarios", start) }); err != nil {
+	// A shard's suite says which shard it is, so the merged file tells
+	// the shards apart.
+	suite := strings.TrimPrefix(f.pkg, "./")
+	if f.shard != "" {
+		suite += " shard " + f.shard
+	}
+	if err := write(f.junit, func(w io.Writer) error { return sum.WriteJUnit(w, suite, start) }); err != nil {
 		return err
 	}
 	return write(f.json, sum.WriteJSON)

@@ -35,6 +35,13 @@ type NodeSpec struct {
 	// Labels are added to the node's container (updater filters such as
 	// com.centurylinklabs.watchtower.enable go here).
 	Labels map[string]string
+	// Config is what a user's container carries besides a node's own
+	// flags (networks, ports, volumes, ...); nil for a bare node.
+	Config *NodeConfig
+	// OwnStopSignalOnly leaves out watchtower's stop-signal label
+	// (StopSignalLabel), so the container's own stop signal is the only
+	// place an updater can learn it from.
+	OwnStopSignalOnly bool
 }
 
 // ClusterSpec describes a cluster to start.
@@ -61,6 +68,7 @@ type Cluster struct {
 	name  string
 	image string
 	nodes []*Node
+	res   nodeResources
 }
 
 // Node is a small handle on one node of a cluster, as kind's are: the
@@ -137,6 +145,9 @@ func (spec ClusterSpec) validate() error {
 		if seen[n.Name] {
 			return fmt.Errorf("node name %q given twice", n.Name)
 		}
+		if err := n.Config.validate(); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
+		}
 		seen[n.Name] = true
 	}
 	return validID(spec.Name)
@@ -159,6 +170,9 @@ func (sb *Sandbox) StartCluster(ctx context.Context, spec ClusterSpec) (_ *Clust
 	c := newCluster(sb.env(), spec.Name, sb.Ref(spec.Repo, spec.Tag), names)
 	if err := sb.ensurePublished(ctx, spec.Repo, spec.Tag); err != nil {
 		return nil, err
+	}
+	if c.res, err = sb.makeNodeResources(ctx, spec); err != nil {
+		return nil, fmt.Errorf("cluster %s in sandbox %s: %w", c.name, sb.ID(), err)
 	}
 	// Pull once before the nodes start, rather than once per node.
 	if err := sb.Pull(ctx, c.image); err != nil {
@@ -227,22 +241,30 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, spec NodeSpec, allowDe
 	// SIGTERM, and ignores the container's own stop signal; systemd
 	// answers SIGTERM by re-executing itself, so without it every stop
 	// waits out watchtower's 10 s timeout and a SIGKILL.
-	l[StopSignalLabel] = nodeflags.StopSignal
+	if !spec.OwnStopSignalOnly {
+		l[StopSignalLabel] = nodeflags.StopSignal
+	}
 	maps.Copy(l, spec.Labels)
 	network := c.e.desc.ID
-	ctr, err := testcontainers.Run(ctx, c.image,
+	cfgMod := func(cfg *container.Config) {
+		cfg.Hostname = n.name
+		// A TTY makes systemd write its progress to the container's
+		// log (without one it has no console), which is how readiness
+		// is seen without exec'ing into a half-booted node.
+		cfg.Tty = true
+		cfg.StopSignal = nodeflags.StopSignal
+		spec.Config.applyConfig(cfg)
+	}
+	hcMod := func(hc *container.HostConfig) {
+		nodeflags.Apply(hc)
+		spec.Config.applyHost(hc, c.res)
+	}
+	opts := []testcontainers.ContainerCustomizer{
 		c.e.tcLogger(),
 		testcontainers.WithName(n.ContainerName()),
 		testcontainers.WithLabels(l),
-		testcontainers.WithConfigModifier(func(cfg *container.Config) {
-			cfg.Hostname = n.name
-			// A TTY makes systemd write its progress to the container's
-			// log (without one it has no console), which is how readiness
-			// is seen without exec'ing into a half-booted node.
-			cfg.Tty = true
-			cfg.StopSignal = nodeflags.StopSignal
-		}),
-		testcontainers.WithHostConfigModifier(nodeflags.Apply),
+		testcontainers.WithConfigModifier(cfgMod),
+		testcontainers.WithHostConfigModifier(hcMod),
 		// On the sandbox network, reachable by its short name.
 		testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
 			req.Networks = []string{network}
@@ -250,8 +272,17 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, spec NodeSpec, allowDe
 			return nil
 		}),
 		testcontainers.WithWaitStrategy(wait.ForLog(systemdReady).AsRegexp().
-			WithPollInterval(100*time.Millisecond).WithStartupTimeout(time.Until(deadline(ctx)))),
-	)
+			WithPollInterval(100 * time.Millisecond).WithStartupTimeout(time.Until(deadline(ctx)))),
+	}
+	if spec.Config != nil {
+		if err := c.precreate(ctx, n, spec, l, cfgMod, hcMod, c.res); err != nil {
+			return err
+		}
+		// testcontainers finds the container made above by its name,
+		// starts it and waits for it as for any other.
+		opts = append(opts, testcontainers.WithReuseByName(n.ContainerName()))
+	}
+	ctr, err := testcontainers.Run(ctx, c.image, opts...)
 	if err != nil {
 		detail := ""
 		if ctr != nil {

@@ -24,6 +24,7 @@ type Removed struct {
 	Containers []string // names
 	Images     []string // references pulled from the sandbox's registry
 	Networks   []string
+	Volumes    []string
 	// Owner is whose the sandbox was, and OwnerAlive whether that owner
 	// still ran when it was removed (set by Prune).
 	Owner      labels.Owner
@@ -46,7 +47,7 @@ func (r Removed) String() string {
 	for _, g := range []struct {
 		what  string
 		names []string
-	}{{"container", r.Containers}, {"image", r.Images}, {"network", r.Networks}} {
+	}{{"container", r.Containers}, {"image", r.Images}, {"network", r.Networks}, {"volume", r.Volumes}} {
 		if len(g.names) > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s(s) %s", len(g.names), g.what, strings.Join(g.names, ", ")))
 		}
@@ -173,6 +174,11 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	vols, err := removeVolumes(ctx, cli, id)
+	r.Volumes = vols
+	if err != nil {
+		errs = append(errs, err)
 	}
 	for _, n := range d.Networks {
 		if err := removeNetwork(ctx, cli, n.ID); err != nil {

@@ -72,6 +72,8 @@ const (
 	RoleNode     = "node"
 	RoleApp      = "app"
 	RoleNetwork  = "network"
+	// RoleVolume is a named volume of a sandbox's nodes.
+	RoleVolume = "volume"
 	// RoleNetNS is the container that owns a sandbox's network namespace
 	// and published ports; the registry and the updater join it.
 	RoleNetNS = "netns"

@@ -22,6 +22,8 @@ const (
 	CapHealthGatedRollback  = profile.CapHealthGatedRollback
 	CapSkipBusyScan         = profile.CapSkipBusyScan
 	CapToleratesEngineChurn = profile.CapToleratesEngineChurn
+	CapConfigPreserved      = profile.CapConfigPreserved
+	CapGracefulStop         = profile.CapGracefulStop
 )
 
 // DefaultProfile is profile.Default.

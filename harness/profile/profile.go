@@ -42,6 +42,16 @@ const (
 	// profile without it is run alone on the engine by the scenario
 	// suite, so other sandboxes' churn cannot fail its scenarios.
 	CapToleratesEngineChurn Capability = "tolerates-engine-churn"
+	// CapConfigPreserved: the recreated container has the old one's
+	// configuration (inspect), except the image, the id, timestamps,
+	// state and what the engine generates; an engine-generated MAC
+	// address is not pinned, a user-set one is kept. Needs API 1.41.
+	CapConfigPreserved Capability = "config-preserved"
+	// CapGracefulStop: the old container is stopped with its own stop
+	// signal (Config.StopSignal, not only watchtower's label) and its own
+	// grace period (Config.StopTimeout), and shuts down cleanly. Needs
+	// API 1.41.
+	CapGracefulStop Capability = "graceful-stop"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -307,7 +317,21 @@ func (p Profile) Missing(caps ...Capability) string {
 //     panics on the nil report (metrics.NewMetric, pkg/metrics/metrics.go:31)
 //     and the trigger's connection ends with EOF; at start-up the same
 //     race makes it exit 1. Other sandboxes' containers come and go while
-//     scenarios run in parallel, so it lacks CapToleratesEngineChurn.
+//     scenarios run in parallel, so it lacks CapToleratesEngineChurn;
+//   - ConfigPreserved passes (API 1.41): it recreates from the old
+//     inspect's Config and HostConfig (GetCreateConfig/GetCreateHostConfig,
+//     pkg/container/container.go:283,352; its docker v24 types still have
+//     Config.MacAddress, so a user-set MAC is kept and a generated one is
+//     not set) and every network's EndpointSettings minus the old id's
+//     alias (GetNetworkConfig, pkg/container/client.go:226); so it has
+//     CapConfigPreserved;
+//   - GracefulStop fails, KNOWN: it stops a container with
+//     ContainerKill(signal) where the signal is its stop-signal label's,
+//     else SIGTERM; Config.StopSignal is never read (StopSignal,
+//     pkg/container/container.go:263; StopContainer, client.go:184), and
+//     it waits its own --stop-timeout (10 s), not Config.StopTimeout,
+//     before removing by force. A systemd node without the label gets
+//     SIGTERM (systemd re-executes itself) and is SIGKILLed 10 s later.
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -328,7 +352,13 @@ func Watchtower() Profile {
 			// measured by the monitor-only scenario.
 			m.MonitorOnlyCountsUpdated = true
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop},
+		KnownFailures: []KnownFailure{{
+			Scenario: "TestGracefulStop",
+			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
+			Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/client.go#L184-L202",
+			Match:    `first sent SIGTERM \(15\), not its own stop signal`,
+		}},
 	}
 }
 
@@ -352,7 +382,8 @@ func Reference() Profile {
 			m.Rollbacks = "watchtower_rollbacks_total"
 			m.RegistryDown = CountedFailed
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
+			CapConfigPreserved, CapGracefulStop},
 	}
 }
 
@@ -447,7 +478,7 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 	return p, true, nil
 }
 
-var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn}
+var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }

@@ -118,6 +118,11 @@ func Prune(ctx context.Context, cli *client.Client, opts ...PruneOption) ([]Remo
 			errs = append(errs, err)
 		}
 	}
+	orphans, err := pruneOrphanVolumes(ctx, cli, sbs, cfg.all)
+	removed = append(removed, orphans...)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	return removed, errors.Join(errs...)
 }
 

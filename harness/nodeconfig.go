@@ -138,6 +138,9 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 						n++
 					}
 				}
+				if firstStaticHost+n > 254 {
+					return r, fmt.Errorf("node %s: network %s: more than %d static addresses in a /24", ns.Name, nw.Name, 255-firstStaticHost)
+				}
 				a := subnets[nw.Name].Addr().As4()
 				a[3] = byte(firstStaticHost + n)
 				r.static[[2]string{ns.Name, nw.Name}] = netip.AddrFrom4(a)

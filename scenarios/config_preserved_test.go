@@ -33,7 +33,7 @@ func TestConfigPreserved(t *testing.T) {
 		// may stop both before it recreates either: this scenario judges
 		// what the new containers carry, not how long the nodes were gone.
 		w := newWorld(t, p, worldSpec{nodes: specs, nodeLossGrace: 2*realisticStopTimeout*time.Second + nodeLossGrace})
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 
 		before := map[string]configdiff.Side{}

@@ -60,7 +60,7 @@ func TestGracefulStop(t *testing.T) {
 		spec := realisticNode("controller", "")
 		spec.OwnStopSignalOnly = true
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{spec}})
-		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
 		node := w.cluster.Node("controller")
 		oldID, err := node.ContainerID(ctx)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -74,6 +75,11 @@ func imagesBuild(ctx context.Context, stdout, stderr io.Writer) error {
 	p := newProgress(stderr)
 	set, err := images.Ensure(ctx, cli, images.WithProgress(p))
 	p.Close()
+	var setup *images.SetupError
+	if errors.As(err, &setup) {
+		// The machine needs a step first: one line saying which, exit 2.
+		return usageError{setup.Error()}
+	}
 	if err != nil {
 		return fmt.Errorf("%w (the fixture images are built from this checkout: run seatrial inside it)", err)
 	}

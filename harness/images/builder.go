@@ -101,13 +101,8 @@ func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
 	if err != nil {
 		return Built{}, err
 	}
-	tag := h[:tagLen]
-	bt := Built{
-		Name:   imgName,
-		Tag:    tag,
-		Ref:    Repository + "/" + imgName + ":" + tag,
-		Layout: filepath.Join(b.cache, "images", imgName, tag),
-	}
+	bt := b.planned(imgName, h)
+	tag := bt.Tag
 	if ok, err := b.present(ctx, bt, h); err != nil || ok {
 		if ok {
 			b.ensured[imgName] = bt
@@ -149,6 +144,18 @@ func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
 	}
 	b.ensured[imgName] = bt
 	return bt, nil
+}
+
+// planned is the image called imgName made from inputs h: its tag,
+// engine reference and layout directory, whether or not it exists yet.
+func (b *builder) planned(imgName, h string) Built {
+	tag := h[:tagLen]
+	return Built{
+		Name:   imgName,
+		Tag:    tag,
+		Ref:    Repository + "/" + imgName + ":" + tag,
+		Layout: filepath.Join(b.cache, "images", imgName, tag),
+	}
 }
 
 // present reports whether the image needs no work at all.

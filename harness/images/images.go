@@ -169,6 +169,10 @@ func Ensure(ctx context.Context, cli *client.Client, opts ...Option) (*Set, erro
 	if err != nil {
 		return nil, err
 	}
+	// What the machine lacks is said before minutes of other builds.
+	if err := b.preflight(ctx, want); err != nil {
+		return nil, err
+	}
 	set := &Set{built: map[string]Built{}, skipped: map[string]string{}}
 	for _, name := range Names() {
 		if !want[name] {

@@ -180,14 +180,12 @@ func (b *builder) packagesFlag() string {
 // rootfsLayer returns the root filesystem layer, from the cache or made by
 // debootstrap (≈ 1 minute). Called under the node image's lock.
 func (b *builder) rootfsLayer(ctx context.Context) (v1.Layer, error) {
-	key, err := b.rootfsKey()
+	archive, err := b.rootfsArchive()
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(b.cache, "node-rootfs")
-	archive := filepath.Join(dir, key[:tagLen]+".tar.gz")
 	if _, err := os.Stat(archive); err != nil {
-		if err := b.debootstrap(ctx, dir, archive); err != nil {
+		if err := b.debootstrap(ctx, filepath.Dir(archive), archive); err != nil {
 			return nil, err
 		}
 	} else {
@@ -200,14 +198,31 @@ func (b *builder) rootfsLayer(ctx context.Context) (v1.Layer, error) {
 	return l, nil
 }
 
-// debootstrap makes the root filesystem archive at archive.
+// rootfsArchive is where the cache keeps the root filesystem layer.
+func (b *builder) rootfsArchive() (string, error) {
+	key, err := b.rootfsKey()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(b.cache, "node-rootfs", key[:tagLen]+".tar.gz"), nil
+}
+
+// debootstrap makes the root filesystem archive at archive. Ensure's
+// preflight has made sure debootstrap can run; the check is repeated here
+// for a machine that changed since (and for callers of build alone).
 func (b *builder) debootstrap(ctx context.Context, dir, archive string) error {
+	step, err := decideDebootstrap(lookHost())
+	if err != nil {
+		return err
+	}
+	if step == debootstrapInstall {
+		if err := aptInstall(ctx, b.progress, "debootstrap"); err != nil {
+			return err
+		}
+	}
 	bin, err := exec.LookPath("debootstrap")
 	if err != nil {
-		return fmt.Errorf("the node image needs debootstrap, which is not installed (apt-get install debootstrap): %w", err)
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("the node image needs debootstrap, which must run as root (it chroots and makes device nodes); run as root, or build the node image once as root")
+		return fmt.Errorf("debootstrap: %w", err)
 	}
 	pkgs, err := b.nodePackages()
 	if err != nil {
@@ -476,9 +491,5 @@ func tailFile(path string, n int) string {
 	if err != nil {
 		return ""
 	}
-	lines := strings.Split(strings.TrimRight(string(bytes.TrimSpace(data)), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	return lastLines(string(bytes.TrimSpace(data)), n)
 }

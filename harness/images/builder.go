@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,10 +38,13 @@ type builder struct {
 	root     string // module root (directory of seatrial's go.mod)
 	cache    string
 	tc       toolchain
-	recipe   string            // hash of this package's sources: how images are made
-	hashes   map[string]string // image name -> inputs hash, memoised per Ensure
-	ensured  map[string]Built
+	recipe   string // hash of this package's sources: how images are made
 	progress io.Writer
+
+	// Ensure builds images in several goroutines.
+	mu      sync.Mutex        // guards hashes, ensured and writes to progress
+	hashes  map[string]string // image name -> inputs hash, memoised per Ensure
+	ensured map[string]Built
 }
 
 func newBuilder(ctx context.Context, cli *client.Client, o options) (*builder, error) {
@@ -87,14 +91,30 @@ func newBuilder(ctx context.Context, cli *client.Client, o options) (*builder, e
 }
 
 func (b *builder) progressf(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	fmt.Fprintf(b.progress, format+"\n", args...)
+}
+
+// ensuredImage returns the image this Ensure made sure of already.
+func (b *builder) ensuredImage(imgName string) (Built, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	bt, ok := b.ensured[imgName]
+	return bt, ok
+}
+
+func (b *builder) setEnsured(bt Built) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.ensured[bt.Name] = bt
 }
 
 // ensure makes sure of one image: fast path (engine has the tag with the
 // right inputs label and the layout exists), else, under the image's lock,
 // build the layout if missing and load it into the engine if missing.
 func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
-	if bt, ok := b.ensured[imgName]; ok {
+	if bt, ok := b.ensuredImage(imgName); ok {
 		return bt, nil
 	}
 	h, err := b.inputs(imgName)
@@ -105,7 +125,7 @@ func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
 	tag := bt.Tag
 	if ok, err := b.present(ctx, bt, h); err != nil || ok {
 		if ok {
-			b.ensured[imgName] = bt
+			b.setEnsured(bt)
 		}
 		return bt, err
 	}
@@ -142,7 +162,7 @@ func (b *builder) ensure(ctx context.Context, imgName string) (Built, error) {
 		}
 		b.progressf("loaded %s image in %s", imgName, time.Since(start).Round(time.Millisecond))
 	}
-	b.ensured[imgName] = bt
+	b.setEnsured(bt)
 	return bt, nil
 }
 

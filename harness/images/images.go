@@ -14,14 +14,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/moby/moby/client"
+	"golang.org/x/sync/errgroup"
 )
 
 // Image names.
@@ -33,8 +36,8 @@ const (
 	Node       = "node"
 )
 
-// Names lists every image in the order Ensure builds them (node last: it
-// carries the app binary).
+// Names lists every image: the Go images, then the node (it carries the
+// app binary). Ensure builds the node beside the Go images.
 func Names() []string { return []string{Registry, Watchtower, RefUpdater, App, Node} }
 
 // Labels on every image seatrial builds.
@@ -174,25 +177,66 @@ func Ensure(ctx context.Context, cli *client.Client, opts ...Option) (*Set, erro
 		return nil, err
 	}
 	set := &Set{built: map[string]Built{}, skipped: map[string]string{}}
-	for _, name := range Names() {
-		if !want[name] {
-			continue
-		}
+	var mu sync.Mutex // guards set
+	ensureOne := func(ctx context.Context, name string) error {
 		start := time.Now()
 		built, err := b.ensure(ctx, name)
+		mu.Lock()
+		defer mu.Unlock()
 		if errors.Is(err, errNoSource) {
 			set.skipped[name] = err.Error()
 			b.progressf("%s image: skipped: %v", name, err)
-			continue
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("ensure %s image: %w", name, err)
+			return fmt.Errorf("ensure %s image: %w", name, err)
 		}
 		b.progressf("%s image: %s ready (%s)", name, built.Ref, time.Since(start).Round(time.Millisecond))
 		set.built[name] = built
+		return nil
+	}
+	// The node image waits on the network and the disk (debootstrap), the
+	// Go images on the CPU: the node is made beside the Go builds, which
+	// take turns in goBuildSlots workers (one go build uses every core;
+	// more at once only share them and compile the standard library
+	// twice). Each image's lock file still serialises its build across
+	// goroutines and processes: the node's need of the app binary waits on
+	// the worker building it.
+	g, gctx := errgroup.WithContext(ctx)
+	if want[Node] {
+		g.Go(func() error { return ensureOne(gctx, Node) })
+	}
+	queue := make(chan string, len(Names()))
+	for _, name := range goBuildOrder() {
+		if want[name] {
+			queue <- name
+		}
+	}
+	close(queue)
+	for range goBuildSlots() {
+		g.Go(func() error {
+			for name := range queue {
+				if err := ensureOne(gctx, name); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return set, nil
 }
+
+// goBuildOrder is the order the Go images are built in: the app first,
+// since the node image needs its binary once debootstrap is done.
+func goBuildOrder() []string { return []string{App, RefUpdater, Watchtower, Registry} }
+
+// goBuildSlots is how many Go images are built at once: one per two cores,
+// at most two. A go build compiles packages in parallel on every core, so
+// more builds at once gain only in their single-threaded links.
+func goBuildSlots() int { return max(1, min(2, runtime.NumCPU()/2)) }
 
 // wanted returns the set of images to ensure.
 func wanted(only []string) (map[string]bool, error) {

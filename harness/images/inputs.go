@@ -18,8 +18,11 @@ import (
 // inputs returns the hash of everything an image is made from. It reads a
 // few small files and no network, so a cached Ensure stays fast.
 func (b *builder) inputs(imgName string) (string, error) {
-	if h, ok := b.hashes[imgName]; ok {
-		return h, nil
+	b.mu.Lock()
+	h0, ok := b.hashes[imgName]
+	b.mu.Unlock()
+	if ok {
+		return h0, nil
 	}
 	h := newInputHash(imgName)
 	h.field("recipe", b.recipe)
@@ -65,7 +68,9 @@ func (b *builder) inputs(imgName string) (string, error) {
 		return "", fmt.Errorf("no image called %q", imgName)
 	}
 	sum := h.sum()
+	b.mu.Lock()
 	b.hashes[imgName] = sum
+	b.mu.Unlock()
 	return sum, nil
 }
 

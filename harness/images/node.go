@@ -216,7 +216,7 @@ func (b *builder) debootstrap(ctx context.Context, dir, archive string) error {
 		return err
 	}
 	if step == debootstrapInstall {
-		if err := aptInstall(ctx, b.progress, "debootstrap"); err != nil {
+		if err := aptInstall(ctx, b.progressf, "debootstrap"); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -113,16 +112,16 @@ func (b *builder) preflight(ctx context.Context, want map[string]bool) error {
 		return err
 	}
 	if step == debootstrapInstall {
-		return aptInstall(ctx, b.progress, "debootstrap")
+		return aptInstall(ctx, b.progressf, "debootstrap")
 	}
 	return nil
 }
 
-// aptInstall installs pkg with apt-get, saying so on w. When the package
+// aptInstall installs pkg with apt-get, saying so with say. When the package
 // is unknown (a fresh container has no package lists), it runs
 // apt-get update once and tries again.
-func aptInstall(ctx context.Context, w io.Writer, pkg string) error {
-	fmt.Fprintf(w, "installing %s (the node image needs it): apt-get install -y %s\n", pkg, pkg)
+func aptInstall(ctx context.Context, say func(format string, args ...any), pkg string) error {
+	say("installing %s (the node image needs it): apt-get install -y %s", pkg, pkg)
 	install := func() ([]byte, error) {
 		cmd := exec.CommandContext(ctx, "apt-get", "install", "-y", "--no-install-recommends", pkg)
 		// No question may wait for an answer nobody gives.
@@ -131,7 +130,7 @@ func aptInstall(ctx context.Context, w io.Writer, pkg string) error {
 	}
 	out, err := install()
 	if err != nil {
-		fmt.Fprintf(w, "apt-get install %s failed; updating the package lists and trying again: apt-get update\n", pkg)
+		say("apt-get install %s failed; updating the package lists and trying again: apt-get update", pkg)
 		if upd, uerr := exec.CommandContext(ctx, "apt-get", "update").CombinedOutput(); uerr != nil {
 			return fmt.Errorf("apt-get update (to install %s): %w\n%s", pkg, uerr, lastLines(string(upd), 10))
 		}
@@ -142,7 +141,7 @@ func aptInstall(ctx context.Context, w io.Writer, pkg string) error {
 	if _, err := exec.LookPath(pkg); err != nil {
 		return fmt.Errorf("apt-get installed %s, yet it is not on PATH (%s): %w", pkg, os.Getenv("PATH"), err)
 	}
-	fmt.Fprintf(w, "installed %s\n", pkg)
+	say("installed %s", pkg)
 	return nil
 }
 

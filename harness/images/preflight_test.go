@@ -2,6 +2,7 @@ package images
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,20 @@ func TestDecideDebootstrap(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryImageIsScheduled: Ensure builds the node on its own and the
+// others through the Go build queue; an image added to Names but to
+// neither would silently never be built.
+func TestEveryImageIsScheduled(t *testing.T) {
+	scheduled := append(goBuildOrder(), Node)
+	slices.Sort(scheduled)
+	names := slices.Sorted(slices.Values(Names()))
+	if !slices.Equal(scheduled, names) {
+		t.Fatalf("goBuildOrder() + node = %v, want every image of Names() once: %v", scheduled, names)
+	}
+	if n := goBuildSlots(); n < 1 || n > 2 {
+		t.Fatalf("goBuildSlots() = %d, want 1 or 2", n)
 	}
 }

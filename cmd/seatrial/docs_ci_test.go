@@ -9,19 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 )
-
-// pendingRunFlags are `seatrial run` flags docs/ci.md uses that the
-// ci-runner branch adds (issue 15, items 3 to 5) and main does not have
-// yet. The check accepts them on `run` only while run lacks them; remove
-// this list (and pendingCommands) once that branch has landed.
-var pendingRunFlags = []string{"junit", "json", "shard", "focus", "skip", "repeat"}
-
-// pendingCommands are subcommands docs/ci.md uses that the ci-runner
-// branch adds: `seatrial junit-merge OUT IN...`.
-var pendingCommands = []string{"junit-merge"}
 
 // TestCIRecipe parses the workflow in docs/ci.md as YAML and checks every
 // seatrial command in its steps against the CLI's own command tree: the
@@ -197,24 +186,12 @@ func splitShell(line string) [][]string {
 // its flags and their values, its arguments. It returns the command's path.
 func checkCommand(args []string) (string, error) {
 	root := newRootCmd()
-	for _, name := range pendingCommands {
-		if c, _, err := root.Find([]string{name}); err != nil || c == root {
-			root.AddCommand(&cobra.Command{Use: name, Run: func(*cobra.Command, []string) {}})
-		}
-	}
 	cmd, rest, err := root.Find(args)
 	if err != nil {
 		return "", err
 	}
 	if cmd == root {
 		return "", fmt.Errorf("no subcommand")
-	}
-	if cmd.Name() == "run" {
-		for _, f := range pendingRunFlags {
-			if cmd.Flags().Lookup(f) == nil {
-				cmd.Flags().String(f, "", "pending: added by the ci-runner branch")
-			}
-		}
 	}
 	if err := cmd.ParseFlags(rest); err != nil {
 		return "", err

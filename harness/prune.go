@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/seatrial-dev/seatrial/harness/descriptor"
@@ -92,8 +94,11 @@ func PruneAll() PruneOption { return func(c *pruneConfig) { c.all = true } }
 // Prune removes the sandboxes whose owner process is gone: what a crashed
 // or killed run left behind, on the engine and their state dirs under the
 // default state root. A sandbox made by `seatrial up` belongs to a person
-// and is kept unless PruneAll is given. It touches nothing without the
-// io.seatrial.sandbox label. Callers should print what it returns (see
+// and is kept unless PruneAll is given. Besides what carries the
+// io.seatrial.sandbox label, it removes what an updater made in its place
+// without the label: containers named for the sandbox or attached to its
+// labelled networks, and containers named for a sandbox (st-<10 hex>-)
+// none of whose labelled objects is left. Callers should print what it returns (see
 // Removed.String), so that what an earlier run leaked shows.
 func Prune(ctx context.Context, cli *client.Client, opts ...PruneOption) ([]Removed, error) {
 	var cfg pruneConfig
@@ -106,6 +111,15 @@ func Prune(ctx context.Context, cli *client.Client, opts ...PruneOption) ([]Remo
 	}
 	var removed []Removed
 	var errs []error
+	known := map[string]bool{}
+	for _, s := range sbs {
+		known[s.ID] = true
+	}
+	orphans, err := pruneOrphans(ctx, cli, known)
+	removed = append(removed, orphans...)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	for _, s := range sbs {
 		if !cfg.all && (s.Owner.Kind == labels.OwnerPerson || s.OwnerAlive) {
 			continue
@@ -118,8 +132,8 @@ func Prune(ctx context.Context, cli *client.Client, opts ...PruneOption) ([]Remo
 			errs = append(errs, err)
 		}
 	}
-	orphans, err := pruneOrphanVolumes(ctx, cli, sbs, cfg.all)
-	removed = append(removed, orphans...)
+	volumes, err := pruneOrphanVolumes(ctx, cli, sbs, cfg.all)
+	removed = append(removed, volumes...)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -162,6 +176,14 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 	d := found[0]
 	var errs []error
 	ctrs := slices.Clone(d.Containers)
+	// An updater may have replaced a container with one that lacks the
+	// sandbox's labels: follow it by name and by network, or it (and the
+	// networks it is attached to) would outlive the sandbox.
+	unlabelled, err := unlabelledOf(ctx, cli, d)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	ctrs = append(ctrs, unlabelled...)
 	sort.SliceStable(ctrs, func(i, j int) bool { return roleRank(ctrs[i].Role) < roleRank(ctrs[j].Role) })
 	for _, c := range ctrs {
 		// Force: a node is killed rather than shut down cleanly; its state
@@ -198,6 +220,96 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// unlabelledOf finds the containers of sandbox d that lack its label:
+// those named with its id and a dash (every name seatrial gives; an
+// updater keeps the name when it recreates) and those attached to one of
+// its labelled networks. They rank with the nodes when removed.
+func unlabelledOf(ctx context.Context, cli *client.Client, d descriptor.Sandbox) ([]descriptor.Container, error) {
+	all, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("list containers to find sandbox %s's unlabelled ones: %w", d.ID, err)
+	}
+	nets := map[string]bool{}
+	for _, n := range d.Networks {
+		nets[n.ID], nets[n.Name] = true, true
+	}
+	var out []descriptor.Container
+	for _, c := range all.Items {
+		if c.Labels[labels.Sandbox] == d.ID {
+			continue // listed by its labels
+		}
+		name := strings.TrimPrefix(firstName(c.Names), "/")
+		if !strings.HasPrefix(name, d.ID+"-") && !onNetworks(c, nets) {
+			continue
+		}
+		out = append(out, descriptor.Container{ID: c.ID, Name: name, Image: c.Image, State: string(c.State), Role: labels.RoleNode})
+	}
+	return out, nil
+}
+
+// onNetworks reports whether c is attached to one of nets (ids and names).
+func onNetworks(c container.Summary, nets map[string]bool) bool {
+	if c.NetworkSettings == nil {
+		return false
+	}
+	for name, ep := range c.NetworkSettings.Networks {
+		if nets[name] || (ep != nil && nets[ep.NetworkID]) {
+			return true
+		}
+	}
+	return false
+}
+
+func firstName(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// orphanName matches the name of a container of a sandbox with a
+// generated id (see NewID).
+var orphanName = regexp.MustCompile(`^/?(st-[0-9a-f]{10})-`)
+
+// pruneOrphans removes the containers named for a sandbox that has no
+// labelled object left on the engine: the unlabelled replacements an
+// updater made in a sandbox whose labelled parts are gone. A live sandbox
+// always has a labelled network (made first, removed last), so such a
+// container's sandbox is gone. known holds the ids of the sandboxes found
+// by their labels.
+func pruneOrphans(ctx context.Context, cli *client.Client, known map[string]bool) ([]Removed, error) {
+	all, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return nil, fmt.Errorf("list containers to find orphans: %w", err)
+	}
+	bySandbox := map[string]*Removed{}
+	var ids []string
+	var errs []error
+	for _, c := range all.Items {
+		m := orphanName.FindStringSubmatch(firstName(c.Names))
+		if m == nil || known[m[1]] || c.Labels[labels.Sandbox] != "" {
+			continue
+		}
+		name := strings.TrimPrefix(firstName(c.Names), "/")
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil && !isGoing(err) {
+			errs = append(errs, fmt.Errorf("remove orphan container %s: %w", name, err))
+			continue
+		}
+		r := bySandbox[m[1]]
+		if r == nil {
+			r = &Removed{Sandbox: m[1]}
+			bySandbox[m[1]] = r
+			ids = append(ids, m[1])
+		}
+		r.Containers = append(r.Containers, name)
+	}
+	out := make([]Removed, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *bySandbox[id])
+	}
+	return out, errors.Join(errs...)
 }
 
 // RemoveRegistryImages untags every image pulled from the given registry

@@ -50,6 +50,8 @@ func (e *entry) monotonic() bool {
 type MetricDiff struct {
 	byName map[string][]Change
 	names  []string // sorted names in either scrape
+	// between says which two scrapes, for failures.
+	between string
 }
 
 func mergeNames(a, b []string) []string {
@@ -78,7 +80,8 @@ func Diff(before, after MetricData) (*MetricDiff, error) {
 	if err := duplicates(ai); err != nil {
 		return nil, fmt.Errorf("diff: later scrape: %w", err)
 	}
-	d := &MetricDiff{byName: map[string][]Change{}, names: mergeNames(bi.names, ai.names)}
+	d := &MetricDiff{byName: map[string][]Change{}, names: mergeNames(bi.names, ai.names),
+		between: fmt.Sprintf("between %s and %s", before.Origin(), after.Origin())}
 	for name, as := range ai.byName {
 		old := map[string]*entry{}
 		for _, e := range bi.byName[name] {
@@ -211,7 +214,7 @@ func (d *MetricDiff) ExpectDelta(want WantMetric, delta float64) error {
 	}
 	got, err := d.Delta(want.Metric, want.labels())
 	if err != nil {
-		return err
+		return fmt.Errorf("%s, %s: %w", want.Describe(), d.between, err)
 	}
 	if sameValue(got, delta) {
 		return nil
@@ -223,8 +226,8 @@ func (d *MetricDiff) ExpectDelta(want WantMetric, delta float64) error {
 		wantAll[k] = v
 	}
 	wantAll[formatLabels(d.matchingLabels(want))] = delta
-	return fmt.Errorf("%s in sandbox %s changed by %s, want %s; deltas (-want +got):\n%s",
-		want.Metric, want.Sandbox, formatFloat(got), formatFloat(delta), cmp.Diff(wantAll, all))
+	return fmt.Errorf("%s changed by %s %s, want %s%s; deltas (-want +got):\n%s",
+		want.Describe(), formatFloat(got), d.between, formatFloat(delta), want.hint(got, delta), cmp.Diff(wantAll, all))
 }
 
 func (d *MetricDiff) matchingLabels(want WantMetric) map[string]string {

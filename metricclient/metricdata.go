@@ -62,6 +62,43 @@ type WantMetric struct {
 	// ExtraLabels must match as well. A label wanted with the value ""
 	// must be absent (Prometheus treats an empty label as no label).
 	ExtraLabels map[string]string
+
+	// What a failed assertion says of the series (see ExpectInteger and
+	// ExpectDelta), so that it never reads only "expected 2, actual 5":
+	// Key is the name the updater's profile gives the metric
+	// ("metrics.scanned"), Sense what the number means ("containers
+	// scanned in this sandbox's last scan"), IfMore and IfLess what a
+	// value above or below the wanted one suggests ("the updater also
+	// counted containers outside its scope?").
+	Key, Sense, IfMore, IfLess string
+}
+
+// Describe names the series for a failure: the metric, the profile's
+// name for it, what it means and the sandbox.
+func (w WantMetric) Describe() string {
+	var b strings.Builder
+	b.WriteString(w.Metric)
+	switch {
+	case w.Key != "" && w.Sense != "":
+		fmt.Fprintf(&b, " (the profile's %s: %s)", w.Key, w.Sense)
+	case w.Key != "":
+		fmt.Fprintf(&b, " (the profile's %s)", w.Key)
+	case w.Sense != "":
+		fmt.Fprintf(&b, " (%s)", w.Sense)
+	}
+	fmt.Fprintf(&b, " in sandbox %s", w.Sandbox)
+	return b.String()
+}
+
+// hint is what a value got instead of want suggests, "" if nothing.
+func (w WantMetric) hint(got, want float64) string {
+	switch {
+	case got > want && w.IfMore != "":
+		return "; " + w.IfMore
+	case got < want && w.IfLess != "":
+		return "; " + w.IfLess
+	}
+	return ""
 }
 
 // labels returns the label set the want selects on.
@@ -118,8 +155,38 @@ type Histogram struct {
 // every time. A MetricData is safe for concurrent use; copies share the
 // parsed index.
 type MetricData struct {
-	raw string
-	st  *parseState
+	raw    string
+	st     *parseState
+	origin string // which scrape this is, for failures (see From)
+}
+
+// From returns m marked with where it came from ("scrape 3 of the
+// metrics server at 12:00:01.2"), which failed assertions name.
+func (m MetricData) From(origin string) MetricData {
+	m.origin = origin
+	return m
+}
+
+// Origin is where the scrape came from (see From); "a scrape" if unsaid.
+func (m MetricData) Origin() string {
+	if m.origin == "" {
+		return "a scrape"
+	}
+	return m.origin
+}
+
+// ExpectInteger checks that the one series want designates has the value
+// v in m. A mismatch says which metric, its meaning and the profile's
+// name for it, the sandbox, the scrape, and what the difference suggests.
+func (m MetricData) ExpectInteger(want WantMetric, v int64) error {
+	got, _, err := m.GetPrometheusContainerInteger(want)
+	if err != nil {
+		return fmt.Errorf("%s, from %s: %w", want.Describe(), m.Origin(), err)
+	}
+	if got == v {
+		return nil
+	}
+	return fmt.Errorf("%s is %d in %s, want %d%s", want.Describe(), got, m.Origin(), v, want.hint(float64(got), float64(v)))
 }
 
 type parseState struct {

@@ -50,8 +50,8 @@ func TestConcurrentScanTrigger(t *testing.T) {
 		res := <-first
 		w.requireScanOK(res)
 		md := w.scrapeAfterScans(ctx, 1)
-		w.requireDelta(w.first, md, p.Metrics.ScansSkipped, 1)
-		w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
-		require.EqualValues(t, 2, w.gauge(md, p.Metrics.Updated))
+		w.requireDelta(w.first, md, mScansSkipped, 1)
+		w.requireDelta(w.first, md, mScansTotal, 1)
+		w.requireGauge(md, mUpdated, 2)
 	})
 }

@@ -80,8 +80,8 @@ func fullScan(t testing.TB, p harness.Profile) {
 	w.requireUnitActive(ctx)
 
 	md := w.scrapeAfterScans(ctx, 1)
-	require.EqualValues(t, 2, w.gauge(md, p.Metrics.Scanned))
-	require.EqualValues(t, 2, w.gauge(md, p.Metrics.Updated))
-	require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
-	w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
+	w.requireGauge(md, mScanned, 2)
+	w.requireGauge(md, mUpdated, 2)
+	w.requireGauge(md, mFailed, 0)
+	w.requireDelta(w.first, md, mScansTotal, 1)
 }

@@ -44,8 +44,8 @@ func TestLabelFilters(t *testing.T) {
 		w.waitHealthy(ctx, "controller", after["controller"].ContainerID)
 
 		md := w.scrapeAfterScans(ctx, 1)
-		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned))
-		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+		w.requireGauge(md, mScanned, 1)
+		w.requireGauge(md, mUpdated, 1)
+		w.requireGauge(md, mFailed, 0)
 	})
 }

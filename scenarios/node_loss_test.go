@@ -40,8 +40,8 @@ func TestNodeLoss(t *testing.T) {
 		require.False(t, after["worker-0"].Running, "the dead node was started again")
 
 		md := w.scrapeAfterScans(ctx, 1)
-		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned))
-		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
+		w.requireGauge(md, mScanned, 1)
+		w.requireGauge(md, mUpdated, 1)
+		w.requireGauge(md, mFailed, 0)
 	})
 }

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -29,14 +30,17 @@ func TestNoOpScan(t *testing.T) {
 		after := w.nodes(ctx)
 		require.Equal(t, before, after, "a scan with nothing new changed the nodes")
 		md := w.scrapeAfterScans(ctx, 1)
-		require.EqualValues(t, 2, w.gauge(md, p.Metrics.Scanned))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
-		w.requireDelta(w.first, md, p.Metrics.ScansTotal, 1)
+		w.requireGauge(md, mScanned, 2)
+		w.requireGauge(md, mUpdated, 0)
+		w.requireGauge(md, mFailed, 0)
+		w.requireDelta(w.first, md, mScansTotal, 1)
 
 		managed := float64(len(after))
-		require.Zero(t, w.registryDelta(w.first, md, map[string]string{"handler": "blob", "method": "get"}), "blob GETs in a no-op scan")
-		require.Equal(t, managed*float64(p.NoopScan.ManifestHEADs), w.registryDelta(w.first, md, map[string]string{"handler": "manifest", "method": "head"}), "manifest HEADs")
-		require.Equal(t, managed*float64(p.NoopScan.ManifestGETs), w.registryDelta(w.first, md, map[string]string{"handler": "manifest", "method": "get"}), "manifest GETs")
+		w.requireRegistryDelta(w.first, md, map[string]string{"handler": "blob", "method": "get"}, 0,
+			"blob GETs in a scan with nothing new: the updater pulled layers of an image it has?")
+		w.requireRegistryDelta(w.first, md, map[string]string{"handler": "manifest", "method": "head"}, managed*float64(p.NoopScan.ManifestHEADs),
+			fmt.Sprintf("manifest HEADs: the profile's noop_scan.manifest_heads (%d) per managed node (%g)", p.NoopScan.ManifestHEADs, managed))
+		w.requireRegistryDelta(w.first, md, map[string]string{"handler": "manifest", "method": "get"}, managed*float64(p.NoopScan.ManifestGETs),
+			fmt.Sprintf("manifest GETs: the profile's noop_scan.manifest_gets (%d) per managed node (%g)", p.NoopScan.ManifestGETs, managed))
 	})
 }

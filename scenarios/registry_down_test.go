@@ -46,12 +46,12 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		case profile.CountedFailed:
 			wantFailed = len(before)
 		case profile.CountedSkipped:
-			require.EqualValues(t, len(before), w.gauge(md, p.Metrics.Skipped), "skipped containers while the registry was down (metrics.registry_down is %q)", p.Metrics.RegistryDown)
+			w.requireGauge(md, mSkipped, int64(len(before)), "metrics.registry_down is %q", p.Metrics.RegistryDown)
 		default:
 			t.Logf("profile %s counts a registry-down container nowhere: %s must stay 0", p.Name, p.Metrics.Failed)
 		}
-		require.EqualValues(t, wantFailed, w.gauge(md, p.Metrics.Failed), "failed containers while the registry was down (metrics.registry_down is %q)", p.Metrics.RegistryDown)
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
+		w.requireGauge(md, mFailed, int64(wantFailed), "while the registry was down (metrics.registry_down is %q)", p.Metrics.RegistryDown)
+		w.requireGauge(md, mUpdated, 0)
 		d, err := metricclient.Diff(w.first, md)
 		require.NoError(t, err)
 		scrapeErrs, err := d.Delta("seatrial_scrape_errors_total", map[string]string{metricclient.LabelSandbox: w.sb.ID(), "source": "registry"})
@@ -70,8 +70,8 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		}
 		requireNodeContainers(t, ctx, w, len(before))
 		md = w.scrapeAfterScans(ctx, 2)
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Failed))
-		require.EqualValues(t, len(before), w.gauge(md, p.Metrics.Updated))
+		w.requireGauge(md, mFailed, 0)
+		w.requireGauge(md, mUpdated, int64(len(before)))
 	})
 }
 

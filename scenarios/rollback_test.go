@@ -50,8 +50,8 @@ func TestHealthGatedRollback(t *testing.T) {
 		w.requireUnitActive(ctx)
 
 		md := w.scrapeAfterScans(ctx, 1)
-		w.requireDelta(w.first, md, p.Metrics.Rollbacks, 1)
-		require.EqualValues(t, 1, w.gauge(md, p.Metrics.Failed))
-		require.EqualValues(t, 0, w.gauge(md, p.Metrics.Updated))
+		w.requireDelta(w.first, md, mRollbacks, 1)
+		w.requireGauge(md, mFailed, 1)
+		w.requireGauge(md, mUpdated, 0)
 	})
 }

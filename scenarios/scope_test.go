@@ -67,8 +67,8 @@ func TestScopeIsolation(t *testing.T) {
 
 		for _, w := range []*world{a, b} {
 			md := w.scrapeAfterScans(ctx, 1)
-			require.EqualValues(t, 1, w.gauge(md, p.Metrics.Scanned), "sandbox %s scanned", w.sb.ID())
-			require.EqualValues(t, 1, w.gauge(md, p.Metrics.Updated), "sandbox %s updated", w.sb.ID())
+			w.requireGauge(md, mScanned, 1)
+			w.requireGauge(md, mUpdated, 1)
 		}
 	})
 }

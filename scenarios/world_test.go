@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,6 +89,8 @@ type world struct {
 	v1      harness.Published
 	// first is the first scrape; the last one is taken for artifacts.
 	first metricclient.MetricData
+	// scrapes counts the scrapes, to name them (see scrapeOrigin).
+	scrapes atomic.Int32
 }
 
 func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
@@ -150,7 +153,7 @@ func (w *world) scrape(ctx context.Context) metricclient.MetricData {
 		return md, err
 	})
 	require.NoError(w.t, err, "scrape the metrics server for sandbox %s", w.sb.ID())
-	return md
+	return md.From(w.scrapeOrigin())
 }
 
 // scrapeAfterScans scrapes until the updater's scans counter went up by
@@ -209,22 +212,6 @@ func (w *world) want(metric string) metricclient.WantMetric {
 	return metricclient.WantMetric{Metric: metric, Sandbox: w.sb.ID(), ExtraLabels: map[string]string{"source": "updater"}}
 }
 
-// gauge reads an updater gauge from a scrape.
-func (w *world) gauge(md metricclient.MetricData, metric string) int64 {
-	w.t.Helper()
-	v, _, err := md.GetPrometheusContainerInteger(w.want(metric))
-	require.NoError(w.t, err)
-	return v
-}
-
-// requireDelta asserts that an updater counter changed by exactly delta.
-func (w *world) requireDelta(before, after metricclient.MetricData, metric string, delta float64) {
-	w.t.Helper()
-	d, err := metricclient.Diff(before, after)
-	require.NoError(w.t, err)
-	require.NoError(w.t, d.ExpectDelta(w.want(metric), delta))
-}
-
 // registryDelta sums the change of the registry's request counter over
 // the series that match the given labels (handler, method).
 func (w *world) registryDelta(before, after metricclient.MetricData, match map[string]string) float64 {
@@ -265,6 +252,9 @@ func (w *world) requireScanOK(res harness.ScanResult) {
 // scan had failures. Safe to
 // call from any goroutine: it only reports, the caller judges.
 func (w *world) trigger(ctx context.Context) (harness.ScanResult, error) {
+	// The Watcher counts the triggers waiting for an answer: a node
+	// replaced when none is tells a trigger that answered early.
+	w.watcher.Publish(monitor.Event{Kind: monitor.EventScanStarted})
 	res, err := w.updater.Scan(ctx)
 	// The engine's event stream can lag the answer: a node the scan
 	// removed must have reached the Watcher before it is judged.

@@ -68,6 +68,14 @@ func ParseDockerEvent(m events.Message) (Event, bool) {
 		ev.Node = attr[labels.Node]
 		ev.Role = attr[labels.Role]
 		switch kind {
+		case EventContainerCreate:
+			// The attributes are the labels, the name and the image.
+			ev.Labels = make(map[string]string, len(attr))
+			for k, v := range attr {
+				if k != "name" && k != "image" {
+					ev.Labels[k] = v
+				}
+			}
 		case EventContainerDie:
 			if s, ok := attr["exitCode"]; ok {
 				code, err := strconv.Atoi(s)
@@ -140,6 +148,18 @@ func WithReplayMargin(d time.Duration) DockerOption {
 	return func(m *DockerMonitor) { m.margin = d }
 }
 
+// WithFollow makes the monitor also report the container events of
+// containers without the sandbox's label that follow says are the
+// sandbox's (by their name or id): an updater that recreates a container
+// may drop its labels, and the engine cannot filter on what is not there.
+// The monitor then asks for every container's events and keeps those of
+// the sandbox's label and those follow keeps; a kept event without the
+// label has Unlabelled set. follow is called from the monitor's
+// goroutine and must be safe for that.
+func WithFollow(follow func(Event) bool) DockerOption {
+	return func(m *DockerMonitor) { m.followFn = follow }
+}
+
 // WithDockerLogger sets where the monitor logs reconnects.
 func WithDockerLogger(l *slog.Logger) DockerOption {
 	return func(m *DockerMonitor) { m.log = l }
@@ -157,6 +177,7 @@ type DockerMonitor struct {
 	since       time.Time
 	margin      time.Duration
 	log         *slog.Logger
+	followFn    func(Event) bool // see WithFollow; nil: the label alone
 
 	connectedOnce sync.Once
 	connected     chan struct{}
@@ -208,13 +229,26 @@ func (m *DockerMonitor) Run(ctx context.Context, emit func(Event)) error {
 		since = time.Now()
 	}
 	var streams []streamSpec
-	cf := make(client.Filters).
-		Add("type", string(events.ContainerEventType)).
-		Add("label", labels.Sandbox+"="+m.sandbox)
+	cf := make(client.Filters).Add("type", string(events.ContainerEventType))
+	keep := func(Event) bool { return true }
+	if m.followFn == nil {
+		cf.Add("label", labels.Sandbox+"="+m.sandbox)
+	} else {
+		follow, sandbox := m.followFn, m.sandbox
+		keep = func(ev Event) bool {
+			if ev.Sandbox == sandbox {
+				return true
+			}
+			if ev.Sandbox == "" && follow(ev) {
+				return true
+			}
+			return false
+		}
+	}
 	for a := range containerActions {
 		cf.Add("event", string(a))
 	}
-	streams = append(streams, streamSpec{name: "container", filters: cf, keep: func(Event) bool { return true }})
+	streams = append(streams, streamSpec{name: "container", filters: cf, keep: keep})
 	if m.imagePrefix != "" {
 		prefix := m.imagePrefix
 		streams = append(streams, streamSpec{
@@ -381,6 +415,7 @@ func (m *DockerMonitor) read(ctx context.Context, res client.EventsResult, s str
 			}
 			if ev.Sandbox == "" {
 				ev.Sandbox = m.sandbox
+				ev.Unlabelled = strings.HasPrefix(string(ev.Kind), "container.")
 			}
 			emit(ev)
 		}

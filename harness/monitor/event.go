@@ -98,6 +98,20 @@ const (
 	// grace (see WithNodeLossGrace). Node names the node, ContainerID the
 	// removed container, Detail says so in words.
 	EventNodeLost EventKind = "node.lost"
+	// EventScanStarted says a scan trigger was sent and has not answered
+	// yet (published by whoever triggers scans, with scan.answered after
+	// it), so the Watcher can tell work the updater does while a trigger
+	// waits from work it does after every trigger answered.
+	EventScanStarted EventKind = "scan.started"
+	// EventScanEarly says a node was replaced after every scan trigger
+	// had answered: the trigger answered before its scan was done (its
+	// answer contradicts what then happened). Detail says so in words.
+	EventScanEarly EventKind = "scan.early"
+	// EventLabelLost says a container that replaced one of the sandbox's
+	// (same name) lacks a label seatrial or the updater contract put on
+	// the one it replaced: the updater dropped it. Node names the node,
+	// Detail says which labels in words.
+	EventLabelLost EventKind = "label.lost"
 )
 
 // ErrDropped is the Err of the monitor.error event a subscriber receives
@@ -135,6 +149,13 @@ type Event struct {
 	ExitCode int
 	// Err is set on monitor.error events.
 	Err error
+	// Labels are the container's labels, on container.create events only
+	// (what the Watcher compares a replacement's labels with).
+	Labels map[string]string
+	// Unlabelled marks a container event of a container without the
+	// sandbox label that the Watcher followed by its name or id; Node and
+	// Role are then what the Watcher knew of that name or id.
+	Unlabelled bool
 	// Snapshot marks a unit event that reports a unit's state as found
 	// when the monitor attached (see WithSnapshot), not a change; its Time
 	// is when the snapshot was taken.

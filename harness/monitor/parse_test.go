@@ -317,7 +317,7 @@ func FuzzParseDockerEvent(f *testing.F) {
 			t.Fatalf("not deterministic: %v %v", ev, again)
 		}
 		if !ok {
-			if ev != (Event{}) {
+			if !cmp.Equal(ev, Event{}) {
 				t.Fatalf("rejected message gave a non-zero event %v", ev)
 			}
 			return
@@ -351,7 +351,7 @@ func FuzzParseBusctlLine(f *testing.F) {
 			t.Fatalf("ok with error %v", err)
 		}
 		if !ok {
-			if ev != (Event{}) {
+			if !cmp.Equal(ev, Event{}) {
 				t.Fatalf("rejected line gave a non-zero event %v", ev)
 			}
 			return

@@ -212,12 +212,26 @@ func ScanFailed() Predicate {
 	return kindPredicate{kinds: []EventKind{EventScanFailed}, what: "a scan to fail"}
 }
 
+// LabelLost matches a label.lost event: a replacement without a label
+// of the container it replaced.
+func LabelLost() Predicate {
+	return kindPredicate{kinds: []EventKind{EventLabelLost}, what: "a replacement to lose a label"}
+}
+
+// ScanEarly matches a scan.early event: a node replaced after every
+// scan trigger had answered.
+func ScanEarly() Predicate {
+	return kindPredicate{kinds: []EventKind{EventScanEarly}, what: "a node to be replaced after the trigger answered"}
+}
+
 // Contradictions are what contradicts any wait for an updater's work:
-// the updater exited, a node was removed and not replaced, a scan's
-// trigger answered an error or its scan finished with failures. Pass them
-// to FailOn (a caller that expects a scan to fail leaves ScanFailed out).
+// the updater exited, a node was removed and not replaced, a replacement
+// lost a label, a node was replaced after the scan's trigger answered, a
+// scan's trigger answered an error or its scan finished with failures.
+// Pass them to FailOn (a caller that expects a scan to fail leaves
+// ScanFailed out).
 func Contradictions(scanFailuresExpected bool) []Predicate {
-	ps := []Predicate{UpdaterExited(), NodeLost()}
+	ps := []Predicate{UpdaterExited(), NodeLost(), LabelLost(), ScanEarly()}
 	if !scanFailuresExpected {
 		ps = append(ps, ScanFailed())
 	}
@@ -232,7 +246,7 @@ func Happened(ev Event) string {
 	switch {
 	case ev.Kind == EventContainerDie && ev.Role == labels.RoleUpdater:
 		return fmt.Sprintf("the updater (container %s) exited with code %d at %s", shortID(ev.ContainerID), ev.ExitCode, at)
-	case ev.Kind == EventNodeLost, ev.Kind == EventScanFailed:
+	case ev.Kind == EventNodeLost, ev.Kind == EventScanFailed, ev.Kind == EventLabelLost, ev.Kind == EventScanEarly:
 		return ev.Detail
 	case ev.Kind == EventContainerDestroy && ev.Node != "":
 		return fmt.Sprintf("node %s (container %s) was removed at %s", ev.Node, shortID(ev.ContainerID), at)

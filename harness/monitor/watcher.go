@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,8 +113,26 @@ type Watcher struct {
 	nodeIDs map[string]map[string]bool
 	lost    map[string]Event
 	docker  *DockerMonitor // from Start
+	// Containers are followed by what the Watcher knows, not only by the
+	// sandbox label an updater may drop (see WithFollow): byID holds the
+	// ids it saw, byName the names, each with the identity of the first
+	// container seen under it (what a replacement must keep).
+	byID   map[string]identity
+	byName map[string]identity
+	// inflight counts the scan triggers sent and not answered yet;
+	// answered is the last scan.answered event (see ScanEarly).
+	inflight int
+	answered *Event
 
 	wg sync.WaitGroup
+}
+
+// identity is what the Watcher knows of a container: the node and role
+// seatrial gave it and the labels of the rules (kept labels) it was made
+// with.
+type identity struct {
+	id, node, role string
+	kept           map[string]string
 }
 
 type subscriber struct {
@@ -139,12 +159,14 @@ func NewWatcher(cli Client, sandboxID string, opts ...Option) *Watcher {
 		units:        map[string]*unitWatch{},
 		nodeIDs:      map[string]map[string]bool{},
 		lost:         map[string]Event{},
+		byID:         map[string]identity{},
+		byName:       map[string]identity{},
 	}
 	for _, o := range opts {
 		o(w)
 	}
 	w.timeline = ring{buf: make([]Event, 0, min(w.timelineSize, 1024)), max: w.timelineSize}
-	w.dockerOpts = append([]DockerOption{WithDockerLogger(w.log)}, w.dockerOpts...)
+	w.dockerOpts = append([]DockerOption{WithDockerLogger(w.log), WithFollow(w.follows)}, w.dockerOpts...)
 	w.systemdOpts = append([]SystemdOption{WithSystemdLogger(w.log)}, w.systemdOpts...)
 	return w
 }
@@ -202,6 +224,9 @@ func (w *Watcher) AddNodes(ctx context.Context, nodes []NodeTarget) error {
 			errs = append(errs, fmt.Errorf("node %s: %w", n.ShortName, err))
 			continue
 		}
+		w.learn(ins.Container.ID, strings.TrimPrefix(ins.Container.Name, "/"), identity{
+			node: n.ShortName, role: labels.RoleNode, kept: keptLabels(ins.Container.Config.Labels),
+		})
 		if st := ins.Container.State; st == nil || !st.Running {
 			continue // its container.start event attaches the monitor
 		}
@@ -210,13 +235,138 @@ func (w *Watcher) AddNodes(ctx context.Context, nodes []NodeTarget) error {
 	return errors.Join(errs...)
 }
 
-// fromDocker handles an event of the engine's stream: a node container
-// that starts gets a unit monitor, then the event is broadcast.
+// fromDocker handles an event of the engine's stream: a container
+// without the sandbox's labels gets the identity the Watcher knows of its
+// id or name, a node container that starts gets a unit monitor, then the
+// event is broadcast, and after a create, what the new container lost of
+// the labels of the one it replaced.
 func (w *Watcher) fromDocker(ev Event) {
+	lost, ok := w.identify(&ev)
 	if ev.Kind == EventContainerStart && ev.Role == labels.RoleNode {
 		w.attach(NodeTarget{ShortName: ev.Node, Container: ev.ContainerID})
 	}
 	w.emit(ev)
+	if ok {
+		w.emit(lost)
+	}
+}
+
+// follows reports whether a container event without the sandbox's label
+// is the sandbox's all the same: its name starts with the sandbox id and
+// a dash, as every container seatrial names does (an updater keeps the
+// name when it recreates), or the Watcher saw its id.
+func (w *Watcher) follows(ev Event) bool {
+	if strings.HasPrefix(ev.Container, w.sandbox+"-") {
+		return true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.byID[ev.ContainerID]
+	return ok
+}
+
+// learn records what the Watcher knows of a container; the first
+// identity under a name stays (it is what seatrial made).
+func (w *Watcher) learn(id, name string, who identity) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.learnLocked(id, name, who)
+}
+
+func (w *Watcher) learnLocked(id, name string, who identity) {
+	who.id = id
+	w.byID[id] = who
+	if _, ok := w.byName[name]; !ok && name != "" {
+		w.byName[name] = who
+	}
+}
+
+// identify fills in the node and role of an unlabelled container's event
+// from its id or name, records a create's identity, and returns the
+// label.lost event of a create whose container lacks (or changed) a kept
+// label of the first container of its name.
+func (w *Watcher) identify(ev *Event) (Event, bool) {
+	if !strings.HasPrefix(string(ev.Kind), "container.") {
+		return Event{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev.Unlabelled {
+		who, ok := w.byID[ev.ContainerID]
+		if !ok {
+			who, ok = w.byName[ev.Container]
+		}
+		if ok {
+			ev.Node, ev.Role = who.node, who.role
+		}
+	}
+	if ev.Kind != EventContainerCreate {
+		return Event{}, false
+	}
+	first, known := w.byName[ev.Container]
+	w.learnLocked(ev.ContainerID, ev.Container, identity{node: ev.Node, role: ev.Role, kept: keptLabels(ev.Labels)})
+	if !known || first.id == ev.ContainerID {
+		return Event{}, false
+	}
+	detail := labelLoss(first.kept, ev.Labels, ev.Node, ev.Container)
+	if detail == "" {
+		return Event{}, false
+	}
+	return Event{
+		Kind: EventLabelLost, Sandbox: w.sandbox, Node: ev.Node, Role: ev.Role,
+		Container: ev.Container, ContainerID: ev.ContainerID, Time: ev.Time,
+		Detail: fmt.Sprintf("%s (container %s, created at %s to replace %s)", detail,
+			shortID(ev.ContainerID), ev.Time.UTC().Format("15:04:05.0"), shortID(first.id)),
+	}, true
+}
+
+// keptLabels are the labels a replacement must keep: seatrial's
+// (io.seatrial.*) and the updater contract's
+// (com.centurylinklabs.watchtower.*). Others (an image's own) may change
+// with the image.
+func keptLabels(l map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range l {
+		if strings.HasPrefix(k, "io.seatrial.") || strings.HasPrefix(k, "com.centurylinklabs.watchtower.") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// labelLoss says which kept labels a replacement dropped or changed, the
+// sandbox label first (it is what the harness followed), "" if none.
+func labelLoss(kept, now map[string]string, node, name string) string {
+	var dropped, changed []string
+	for _, k := range slices.Sorted(maps.Keys(kept)) {
+		v, ok := now[k]
+		switch {
+		case !ok:
+			dropped = append(dropped, k)
+		case v != kept[k]:
+			changed = append(changed, fmt.Sprintf("%s from %q to %q", k, kept[k], v))
+		}
+	}
+	if i := slices.Index(dropped, labels.Sandbox); i > 0 {
+		dropped = append([]string{labels.Sandbox}, slices.Delete(dropped, i, i+1)...)
+	}
+	what := "node " + node
+	if node == "" {
+		what = "container " + name
+	}
+	var parts []string
+	switch len(dropped) {
+	case 0:
+	case 1:
+		parts = append(parts, fmt.Sprintf("the updater dropped label %s from %s", dropped[0], what))
+	default:
+		parts = append(parts, fmt.Sprintf("the updater dropped label %s from %s (and %d more: %s)",
+			dropped[0], what, len(dropped)-1, strings.Join(dropped[1:], ", ")))
+	}
+	if len(changed) > 0 {
+		parts = append(parts, fmt.Sprintf("the updater changed label %s on %s", strings.Join(changed, ", "), what))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // attach starts a unit monitor for the container with id target.Container
@@ -284,7 +434,44 @@ func (w *Watcher) emit(ev Event) {
 		return
 	}
 	w.emitLocked(ev)
+	w.trackScan(ev)
 	w.trackNode(ev)
+}
+
+// trackScan counts the scan triggers in flight; w.mu is held.
+func (w *Watcher) trackScan(ev Event) {
+	switch ev.Kind {
+	case EventScanStarted:
+		w.inflight++
+	case EventScanAnswered:
+		w.inflight = max(w.inflight-1, 0)
+		w.answered = &ev
+	}
+}
+
+// reportEarly publishes scan.early for a node container created when
+// every scan trigger had answered; w.mu is held.
+func (w *Watcher) reportEarly(create Event) {
+	if w.inflight > 0 || w.answered == nil {
+		return
+	}
+	a := *w.answered
+	w.emitLocked(Event{
+		Kind: EventScanEarly, Sandbox: w.sandbox, Node: create.Node, Role: create.Role,
+		Container: create.Container, ContainerID: create.ContainerID, Time: create.Time,
+		Detail: fmt.Sprintf("the scan trigger answered before its scan was done: it answered at %s (%s), then node %s was replaced at %s (container %s created) with no trigger waiting for an answer",
+			a.Time.UTC().Format("15:04:05.0"), oneLine(a.Detail, 160), create.Node,
+			create.Time.UTC().Format("15:04:05.0"), shortID(create.ContainerID)),
+	})
+}
+
+// oneLine shortens s to one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 func (w *Watcher) emitLocked(ev Event) {
@@ -309,6 +496,7 @@ func (w *Watcher) trackNode(ev Event) {
 		}
 		ids[ev.ContainerID] = true
 		delete(w.lost, ev.Node)
+		w.reportEarly(ev)
 	case EventContainerDestroy:
 		delete(ids, ev.ContainerID)
 		if len(ids) > 0 {

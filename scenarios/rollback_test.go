@@ -17,41 +17,43 @@ import (
 // sees it unhealthy, and rolls back: the old image runs again in a new
 // container, healthy, and rollbacks and failed count it.
 func TestHealthGatedRollback(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHealthGatedRollback}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{
-			nodes:                []harness.NodeSpec{{Name: "controller"}},
-			updater:              harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
-			scanFailuresExpected: true,
-		})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
-		before := w.nodes(ctx)["controller"]
-		broken, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.UnitFails})
-		require.NoError(t, err)
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHealthGatedRollback}, healthGatedRollback)
+}
 
-		res := w.scan(ctx)
-		w.requireScanOK(res)
-
-		// The broken version did run (the first container to replace the
-		// old one), and turned unhealthy.
-		tried, err := w.waitFor(ctx, monitor.Recreated("controller", before.ContainerID), monitor.IncludePast())
-		require.NoError(t, err, "the broken version %s never ran", broken.Digest)
-		_, err = w.waitFor(ctx, monitor.HealthIs("controller", tried.ContainerID, "unhealthy"), monitor.IncludePast())
-		require.NoError(t, err, "the broken version %s ran but never turned unhealthy", broken.Digest)
-
-		after := w.nodes(ctx)["controller"]
-		require.Equal(t, w.v1.Digest, after.Digest,
-			"after the broken version %s turned unhealthy, the node runs %s; want the old version %s back (was it rolled back?)",
-			broken.Digest, after.Digest, w.v1.Digest)
-		require.Equal(t, before.ImageID, after.ImageID, "the old image runs again")
-		require.NotEqual(t, before.ContainerID, after.ContainerID, "the rollback is a new container")
-		require.True(t, after.Running)
-		w.waitHealthy(ctx, "controller", after.ContainerID)
-		w.requireUnitActive(ctx)
-
-		md := w.scrapeAfterScans(ctx, 1)
-		w.requireDelta(w.first, md, mRollbacks, 1)
-		w.requireGauge(md, mFailed, 1)
-		w.requireGauge(md, mUpdated, 0)
+func healthGatedRollback(t testing.TB, p harness.Profile) {
+	w := newWorld(t, p, worldSpec{
+		nodes:                []harness.NodeSpec{{Name: "controller"}},
+		updater:              harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
+		scanFailuresExpected: true,
 	})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	before := w.nodes(ctx)["controller"]
+	broken, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.UnitFails})
+	require.NoError(t, err)
+
+	res := w.scan(ctx)
+	w.requireScanOK(res)
+
+	// The broken version did run (the first container to replace the
+	// old one), and turned unhealthy.
+	tried, err := w.waitFor(ctx, monitor.Recreated("controller", before.ContainerID), monitor.IncludePast())
+	require.NoError(t, err, "the broken version %s never ran", broken.Digest)
+	_, err = w.waitFor(ctx, monitor.HealthIs("controller", tried.ContainerID, "unhealthy"), monitor.IncludePast())
+	require.NoError(t, err, "the broken version %s ran but never turned unhealthy", broken.Digest)
+
+	after := w.nodes(ctx)["controller"]
+	require.Equal(t, w.v1.Digest, after.Digest,
+		"after the broken version %s turned unhealthy, the node runs %s; want the old version %s back (was it rolled back?)",
+		broken.Digest, after.Digest, w.v1.Digest)
+	require.Equal(t, before.ImageID, after.ImageID, "the old image runs again")
+	require.NotEqual(t, before.ContainerID, after.ContainerID, "the rollback is a new container")
+	require.True(t, after.Running)
+	w.waitHealthy(ctx, "controller", after.ContainerID)
+	w.requireUnitActive(ctx)
+
+	md := w.scrapeAfterScans(ctx, 1)
+	w.requireDelta(w.first, md, mRollbacks, 1)
+	w.requireGauge(md, mFailed, 1)
+	w.requireGauge(md, mUpdated, 0)
 }

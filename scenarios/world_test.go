@@ -100,6 +100,9 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	sb, err := harness.NewSandbox(ctx, append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port))...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb, spec: spec}
+	if n, ok := t.(interface{ noteWorld(*world) }); ok {
+		n.noteWorld(w) // a test of the scenarios themselves (see caught)
+	}
 
 	// The Watcher starts before the first node, so it sees every event of
 	// the cluster's life. Its context lives as long as the test and its

@@ -65,6 +65,13 @@ const (
 	RegistryMetrics = "io.seatrial.registry.metrics"
 )
 
+// Keys are the label keys above: what seatrial puts on the objects it
+// creates (an image's own io.seatrial.* labels are package images').
+var Keys = []string{
+	Sandbox, Role, Cluster, Node, OwnerPID, OwnerStart, OwnerKind, Created, ClusterImage,
+	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics,
+}
+
 // Role values.
 const (
 	RoleRegistry = "registry"

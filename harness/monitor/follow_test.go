@@ -27,7 +27,7 @@ func nodeCreate(id string, l map[string]string) Event {
 func seatrialLabels() map[string]string {
 	return map[string]string{
 		labels.Sandbox: followSandbox, labels.Node: "controller", labels.Role: labels.RoleNode, labels.Cluster: "c1",
-		"com.centurylinklabs.watchtower.scope": followSandbox, "org.opencontainers.image.title": "node",
+		"com.centurylinklabs.watchtower.scope": followSandbox, "org.opencontainers.image.title": "node", "io.seatrial.app.version": "v1",
 	}
 }
 
@@ -60,7 +60,7 @@ func TestFollowsAnUnlabelledReplacementByName(t *testing.T) {
 	if d := Happened(tl[2]); !strings.HasPrefix(d, want) {
 		t.Errorf("label.lost says %q, want it to start %q", d, want)
 	}
-	if strings.Contains(tl[2].Detail, "org.opencontainers") {
+	if strings.Contains(tl[2].Detail, "org.opencontainers") || strings.Contains(tl[2].Detail, "app.version") {
 		t.Errorf("an image's own label is reported: %q", tl[2].Detail)
 	}
 	// Its later events are followed by id, whatever their name.
@@ -75,6 +75,7 @@ func TestReportsAScopeLabelDroppedAlone(t *testing.T) {
 	l := seatrialLabels()
 	delete(l, "com.centurylinklabs.watchtower.scope")
 	delete(l, "org.opencontainers.image.title") // an image's label may go with the image
+	l["io.seatrial.app.version"] = "v2"         // or change with it
 	w.fromDocker(nodeCreate("bbbbbbbbbbbb2", l))
 	tl := w.Timeline()
 	if len(tl) != 3 {

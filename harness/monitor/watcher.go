@@ -320,14 +320,15 @@ func (w *Watcher) identify(ev *Event) (Event, bool) {
 	}, true
 }
 
-// keptLabels are the labels a replacement must keep: seatrial's
-// (io.seatrial.*) and the updater contract's
-// (com.centurylinklabs.watchtower.*). Others (an image's own) may change
-// with the image.
+// keptLabels are the labels a replacement must keep: those seatrial puts
+// on a container (labels.Keys) and the updater contract's
+// (com.centurylinklabs.watchtower.*), which the operator sets. Others
+// may change with the image (its own labels, io.seatrial.app.version
+// among them).
 func keptLabels(l map[string]string) map[string]string {
 	out := map[string]string{}
 	for k, v := range l {
-		if strings.HasPrefix(k, "io.seatrial.") || strings.HasPrefix(k, "com.centurylinklabs.watchtower.") {
+		if slices.Contains(labels.Keys, k) || strings.HasPrefix(k, "com.centurylinklabs.watchtower.") {
 			out[k] = v
 		}
 	}

@@ -1,0 +1,103 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/harness/monitor"
+)
+
+// requireReplaced waits, on the Watcher, until every node of before runs
+// in another container started since (the time the scan was triggered;
+// a node replaced twice has run in other containers before), healthy, and
+// returns the nodes as they are then.
+// Waiting on events rather than inspecting at once: a wait fails at once,
+// in the scenario's words, on what contradicts it (a label lost by the
+// replacement, a node replaced after the trigger answered), where an
+// inspection would only see "not updated yet".
+func (w *world) requireReplaced(ctx context.Context, before map[string]nodeState, since time.Time, why string) map[string]nodeState {
+	w.t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(before)) {
+		old := before[name].ContainerID
+		replaced := monitor.Matching(fmt.Sprintf("node %s to be recreated (a container other than %.12s to start after %s)", name, old, since.UTC().Format("15:04:05.0")),
+			func(ev monitor.Event) bool {
+				return monitor.Recreated(name, old).Match(ev) && !ev.Time.Before(since)
+			})
+		ev, err := w.waitFor(ctx, replaced, monitor.IncludePast())
+		require.NoError(w.t, err, "node %s %s", name, why)
+		w.waitHealthy(ctx, name, ev.ContainerID)
+	}
+	return w.nodes(ctx)
+}
+
+// nodeIdentity is what a node must keep across an updater's recreate:
+// its name, host name and network identity, every label the harness put
+// on it, and the run configuration systemd needs. (What the image
+// defines may change with the image.)
+type nodeIdentity struct {
+	Name, Hostname   string
+	Labels           map[string]string
+	Networks         map[string][]string // network name: the aliases other than the container's short id
+	Tty              bool
+	StopSignal       string
+	Privileged       bool
+	CgroupnsMode     container.CgroupnsMode
+	Tmpfs            map[string]string
+	SecurityOpt, Cap []string
+	RestartPolicy    container.RestartPolicy
+}
+
+// identityOf reads a node's identity from its inspection.
+func identityOf(insp container.InspectResponse) nodeIdentity {
+	id := nodeIdentity{
+		Name: strings.TrimPrefix(insp.Name, "/"), Hostname: insp.Config.Hostname,
+		Labels: insp.Config.Labels, Networks: map[string][]string{},
+		Tty: insp.Config.Tty, StopSignal: insp.Config.StopSignal,
+	}
+	if hc := insp.HostConfig; hc != nil {
+		id.Privileged, id.CgroupnsMode, id.Tmpfs = hc.Privileged, hc.CgroupnsMode, hc.Tmpfs
+		id.SecurityOpt, id.Cap, id.RestartPolicy = hc.SecurityOpt, hc.CapAdd, hc.RestartPolicy
+	}
+	if insp.NetworkSettings != nil {
+		for name, ep := range insp.NetworkSettings.Networks {
+			var aliases []string
+			if ep != nil {
+				aliases = slices.DeleteFunc(slices.Clone(ep.Aliases), func(a string) bool {
+					return len(insp.ID) >= 12 && a == insp.ID[:12]
+				})
+				slices.Sort(aliases)
+			}
+			id.Networks[name] = aliases
+		}
+	}
+	return id
+}
+
+// identities inspects every node of the world. A node's labels are its
+// container's less those its image defines (they change with the image).
+func (w *world) identities(ctx context.Context) map[string]nodeIdentity {
+	w.t.Helper()
+	out := map[string]nodeIdentity{}
+	for _, n := range w.cluster.Nodes() {
+		insp, err := n.Inspect(ctx)
+		require.NoError(w.t, err)
+		img, err := s.cli.ImageInspect(ctx, insp.Image)
+		require.NoError(w.t, err)
+		id := identityOf(insp)
+		id.Labels = maps.Clone(id.Labels)
+		if img.Config != nil {
+			for k := range img.Config.Labels {
+				delete(id.Labels, k)
+			}
+		}
+		out[n.Name()] = id
+	}
+	return out
+}

@@ -1,0 +1,259 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/labels"
+	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/internal/testenv"
+)
+
+// caughtBound is how long after the evidence (the event that shows the
+// rule broken) a scenario may take to fail: "within seconds", not at a
+// deadline of minutes.
+const caughtBound = 15 * time.Second
+
+// TestRuleBreakersAreCaught runs scenarios against the reference updater
+// broken on purpose (its test-only --fault flag), one way at a time, each
+// a class of real updater bugs (issue 18). Each scenario must fail, first
+// with the words that name the cause, within caughtBound of the evidence,
+// and leave nothing on the engine, by label or not: containers named for
+// its sandboxes, their networks and their volumes.
+func TestRuleBreakersAreCaught(t *testing.T) {
+	testenv.NeedsEngine(t)
+	t.Parallel()
+	ref, err := harness.ProfileByName("reference")
+	require.NoError(t, err)
+	cases := []struct {
+		name, fault string
+		body        func(t testing.TB, p harness.Profile)
+		says        string
+		// evidence is the event that shows the rule broken.
+		evidence func(ev monitor.Event) bool
+	}{{
+		name: "KeepsOnlyItsOwnLabels", fault: "keep-own-labels", body: fullScan,
+		says:     "the updater dropped label io.seatrial.sandbox from node",
+		evidence: isKind(monitor.EventLabelLost),
+	}, {
+		name: "StripsEveryLabel", fault: "strip-labels", body: fullScan,
+		says:     "the updater dropped label io.seatrial.sandbox from node",
+		evidence: isKind(monitor.EventLabelLost),
+	}, {
+		name: "DropsTheScopeLabel", fault: "drop-scope-label", body: updateTwice,
+		says:     "the updater dropped label com.centurylinklabs.watchtower.scope from node",
+		evidence: isKind(monitor.EventLabelLost),
+	}, {
+		name: "IgnoresEnableFalseWithoutLabelEnable", fault: "enable-false-needs-label-enable",
+		body: func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) },
+		says: "node enable-false (com.centurylinklabs.watchtower.enable=false) with --label-enable off was replaced; the rule: enable=false excludes a container whether --label-enable is on or off",
+		evidence: func(ev monitor.Event) bool {
+			return ev.Kind == monitor.EventContainerStop && ev.Node == "enable-false"
+		},
+	}, {
+		name: "CountsOutOfScopeAsScanned", fault: "count-out-of-scope", body: fullScan,
+		says:     "(the profile's metrics.scanned: containers scanned in this sandbox's last scan) in sandbox",
+		evidence: isKind(monitor.EventScanAnswered),
+	}, {
+		name: "TriggerAnswersEarly", fault: "trigger-early", body: fullScan,
+		says:     "the scan trigger answered before its scan was done",
+		evidence: isKind(monitor.EventScanEarly),
+	}, {
+		name: "TriggerAnswersEarlyRollback", fault: "trigger-early",
+		body:     func(t testing.TB, p harness.Profile) { healthGatedRollback(t, p) },
+		says:     "the scan trigger answered before its scan was done",
+		evidence: isKind(monitor.EventScanEarly),
+	}}
+	for _, c := range cases {
+		// One at a time: each starts systemd nodes on the shared engine.
+		t.Run(c.name, func(t *testing.T) {
+			p := ref
+			p.Args = append(append([]string(nil), ref.Args...), "--fault", c.fault)
+			var seen *caught
+			t.Run("scenario", func(t *testing.T) {
+				seen = runCaught(t, p, c.body)
+				require.True(t, seen.failed(), "the scenario passed on an updater with fault %s", c.fault)
+				first := seen.first()
+				t.Logf("first failure (fault %s): %s", c.fault, firstLine(first))
+				require.Contains(t, first, c.says, "the first failure does not name the cause")
+				var from monitor.Event
+				for _, w := range seen.worlds {
+					for _, ev := range w.watcher.Timeline() {
+						if c.evidence(ev) && (from.Time.IsZero() || ev.Time.Before(from.Time)) {
+							from = ev
+						}
+					}
+				}
+				require.False(t, from.Time.IsZero(), "the watcher saw no evidence of fault %s", c.fault)
+				took := seen.at.Sub(from.Time)
+				t.Logf("from the evidence (%s) to the failure: %v", from, took.Round(time.Millisecond))
+				require.Less(t, took, caughtBound, "the failure came %v after the evidence %s", took, from)
+			})
+			// The scenario's cleanups have run: nothing of its sandboxes
+			// may be left, also what lost their labels.
+			require.NotNil(t, seen)
+			for _, sb := range seen.sandboxes() {
+				left := leftovers(t, sb, seen.volumes[sb])
+				require.Empty(t, left, "fault %s: left on the engine after sandbox %s was removed", c.fault, sb)
+				t.Logf("fault %s: sandbox %s left nothing (containers by name and label, networks, %d volumes checked)", c.fault, sb, len(seen.volumes[sb]))
+			}
+		})
+	}
+}
+
+func isKind(k monitor.EventKind) func(monitor.Event) bool {
+	return func(ev monitor.Event) bool { return ev.Kind == k }
+}
+
+// firstLine is s's first line.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return l
+}
+
+// caught is the testing.TB a broken updater's scenario runs against: it
+// records the failures and when the first came, and the worlds the
+// scenario made (see newWorld's noteWorld), with the volumes their nodes
+// mount, read while they exist.
+type caught struct {
+	*recorder
+	mu      sync.Mutex
+	at      time.Time
+	worlds  []*world
+	volumes map[string][]string // by sandbox id
+}
+
+func (c *caught) note() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.at.IsZero() {
+		c.at = time.Now()
+	}
+}
+
+func (c *caught) Errorf(format string, args ...any) { c.note(); c.recorder.Errorf(format, args...) }
+func (c *caught) Error(args ...any)                 { c.note(); c.recorder.Error(args...) }
+func (c *caught) Fatalf(format string, args ...any) { c.Errorf(format, args...); c.FailNow() }
+func (c *caught) Fatal(args ...any)                 { c.Error(args...); c.FailNow() }
+
+func (c *caught) noteWorld(w *world) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.worlds = append(c.worlds, w)
+}
+
+func (c *caught) failed() bool {
+	c.recorder.mu.Lock()
+	defer c.recorder.mu.Unlock()
+	return c.recorder.failed
+}
+
+func (c *caught) first() string {
+	c.recorder.mu.Lock()
+	defer c.recorder.mu.Unlock()
+	if len(c.recorder.msgs) == 0 {
+		return ""
+	}
+	return c.recorder.msgs[0]
+}
+
+func (c *caught) sandboxes() []string {
+	var out []string
+	for _, w := range c.worlds {
+		out = append(out, w.sb.ID())
+	}
+	return out
+}
+
+// runCaught runs body for p against a caught, then records the volumes
+// the sandboxes' containers mount (to check after the cleanups) and hands
+// later failures (the cleanups') to t.
+func runCaught(t *testing.T, p harness.Profile, body func(testing.TB, harness.Profile)) *caught {
+	c := &caught{recorder: &recorder{TB: t}, volumes: map[string][]string{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		body(c, p)
+	}()
+	<-done
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for _, id := range c.sandboxes() {
+		c.volumes[id] = sandboxVolumes(t, ctx, id)
+	}
+	c.recorder.mu.Lock()
+	c.recorder.judged = true // a cleanup's failure is the real test's
+	c.recorder.mu.Unlock()
+	return c
+}
+
+// sandboxContainers lists every container of sandbox id, by its label or
+// by its name (an updater may have dropped the label).
+func sandboxContainers(t testing.TB, ctx context.Context, id string) []string {
+	all, err := s.cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	require.NoError(t, err)
+	var out []string
+	for _, c := range all.Items {
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.Labels[labels.Sandbox] == id || strings.HasPrefix(name, id+"-") {
+			out = append(out, fmt.Sprintf("container %s (%s, labels: %d)", name, c.ID[:12], len(c.Labels)))
+		}
+	}
+	return out
+}
+
+// sandboxVolumes lists the volumes the sandbox's containers mount.
+func sandboxVolumes(t testing.TB, ctx context.Context, id string) []string {
+	all, err := s.cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	require.NoError(t, err)
+	var out []string
+	for _, c := range all.Items {
+		name := ""
+		if len(c.Names) > 0 {
+			name = strings.TrimPrefix(c.Names[0], "/")
+		}
+		if c.Labels[labels.Sandbox] != id && !strings.HasPrefix(name, id+"-") {
+			continue
+		}
+		for _, m := range c.Mounts {
+			if m.Type == mount.TypeVolume && m.Name != "" {
+				out = append(out, m.Name)
+			}
+		}
+	}
+	return out
+}
+
+// leftovers is what of sandbox id is still on the engine: containers by
+// label or name, networks by label or name, the volumes its containers
+// mounted.
+func leftovers(t testing.TB, id string, volumes []string) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	left := sandboxContainers(t, ctx, id)
+	nets, err := s.cli.NetworkList(ctx, client.NetworkListOptions{})
+	require.NoError(t, err)
+	for _, n := range nets.Items {
+		if n.Labels[labels.Sandbox] == id || n.Name == id || strings.HasPrefix(n.Name, id+"-") {
+			left = append(left, "network "+n.Name)
+		}
+	}
+	for _, v := range volumes {
+		if _, err := s.cli.VolumeInspect(ctx, v, client.VolumeInspectOptions{}); err == nil {
+			left = append(left, "volume "+v)
+		}
+	}
+	return left
+}

@@ -175,25 +175,32 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 	}
 	d := found[0]
 	var errs []error
-	ctrs := slices.Clone(d.Containers)
-	// An updater may have replaced a container with one that lacks the
-	// sandbox's labels: follow it by name and by network, or it (and the
-	// networks it is attached to) would outlive the sandbox.
-	unlabelled, err := unlabelledOf(ctx, cli, d)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	ctrs = append(ctrs, unlabelled...)
-	sort.SliceStable(ctrs, func(i, j int) bool { return roleRank(ctrs[i].Role) < roleRank(ctrs[j].Role) })
-	for _, c := range ctrs {
-		// Force: a node is killed rather than shut down cleanly; its state
-		// is thrown away anyway. RemoveVolumes: anonymous volumes go too.
-		_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil && !isGoing(err) {
-			errs = append(errs, fmt.Errorf("remove container %s: %w", c.Name, err))
-			continue
+	removed := map[string]bool{}
+	// The updater goes first, but a create it had sent may still land
+	// after it is gone, and what is listed before that misses it: list
+	// again after each pass until a pass finds nothing new (bounded).
+	for pass := 0; pass < 3; pass++ {
+		ctrs, err := sandboxContainers(ctx, cli, id, d)
+		if err != nil {
+			errs = append(errs, err)
 		}
-		r.Containers = append(r.Containers, c.Name)
+		ctrs = slices.DeleteFunc(ctrs, func(c descriptor.Container) bool { return removed[c.ID] })
+		if len(ctrs) == 0 {
+			break
+		}
+		sort.SliceStable(ctrs, func(i, j int) bool { return roleRank(ctrs[i].Role) < roleRank(ctrs[j].Role) })
+		for _, c := range ctrs {
+			removed[c.ID] = true
+			// Force: a node is killed rather than shut down cleanly; its
+			// state is thrown away anyway. RemoveVolumes: anonymous
+			// volumes go too.
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil && !isGoing(err) {
+				errs = append(errs, fmt.Errorf("remove container %s: %w", c.Name, err))
+				continue
+			}
+			r.Containers = append(r.Containers, c.Name)
+		}
 	}
 	if d.Registry.Addr != "" {
 		imgs, err := RemoveRegistryImages(ctx, cli, d.Registry.Addr)
@@ -220,6 +227,25 @@ func removeSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 		}
 	}
 	return r, errors.Join(errs...)
+}
+
+// sandboxContainers lists the containers of sandbox id as they are now:
+// those its labels name, and those that lack them (see unlabelledOf); d
+// gives its networks.
+func sandboxContainers(ctx context.Context, cli *client.Client, id string, d descriptor.Sandbox) ([]descriptor.Container, error) {
+	found, err := descriptor.List(ctx, cli, id)
+	if err != nil {
+		return nil, err
+	}
+	var ctrs []descriptor.Container
+	if len(found) > 0 {
+		ctrs = slices.Clone(found[0].Containers)
+	}
+	// An updater may have replaced a container with one that lacks the
+	// sandbox's labels: follow it by name and by network, or it (and the
+	// networks it is attached to) would outlive the sandbox.
+	unlabelled, err := unlabelledOf(ctx, cli, d)
+	return append(ctrs, unlabelled...), err
 }
 
 // unlabelledOf finds the containers of sandbox d that lack its label:

@@ -114,10 +114,34 @@ func isKind(k monitor.EventKind) func(monitor.Event) bool {
 	return func(ev monitor.Event) bool { return ev.Kind == k }
 }
 
-// firstLine is s's first line.
+// firstLine is the first line of a failure that says something: in
+// testify's form, the line after "Error:" (with its "Messages:"), else
+// the first line.
 func firstLine(s string) string {
-	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
-	return l
+	var errLine, msgs string
+	for _, l := range strings.Split(s, "\n") {
+		l = strings.TrimSpace(l)
+		if v, ok := strings.CutPrefix(l, "Error:"); ok && errLine == "" {
+			errLine = strings.TrimSpace(v)
+			if errLine == "Received unexpected error:" || errLine == "" {
+				errLine = "" // the error itself is on the next line
+				continue
+			}
+		} else if v, ok := strings.CutPrefix(l, "Messages:"); ok {
+			msgs = strings.TrimSpace(v)
+		} else if errLine == "" && strings.Contains(s, "Received unexpected error:") && l != "" &&
+			!strings.HasPrefix(l, "Error Trace:") && !strings.HasPrefix(l, "/") && !strings.HasPrefix(l, "Error:") {
+			errLine = l
+		}
+	}
+	if errLine == "" {
+		l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+		return l
+	}
+	if msgs != "" {
+		return msgs + ": " + errLine
+	}
+	return errLine
 }
 
 // caught is the testing.TB a broken updater's scenario runs against: it

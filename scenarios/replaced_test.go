@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -31,10 +32,25 @@ func (w *world) requireReplaced(ctx context.Context, before map[string]nodeState
 				return monitor.Recreated(name, old).Match(ev) && !ev.Time.Before(since)
 			})
 		ev, err := w.waitFor(ctx, replaced, monitor.IncludePast())
-		require.NoError(w.t, err, "node %s %s", name, why)
+		w.requireWaited(err, "node %s %s", name, why)
 		w.waitHealthy(ctx, name, ev.ContainerID)
 	}
 	return w.nodes(ctx)
+}
+
+// requireWaited fails on a wait's error. A wait that a contradiction
+// ended fails in the contradiction's words alone: what happened is the
+// finding, and the scenario's guess at what went wrong (msgAndArgs: "the
+// node was not recreated", "was it rolled back?") would blame the wrong
+// thing. Any other error (a deadline) comes with the guess.
+func (w *world) requireWaited(err error, msgAndArgs ...any) {
+	w.t.Helper()
+	var c *monitor.ContradictionError
+	if errors.As(err, &c) {
+		require.NoError(w.t, err)
+		return
+	}
+	require.NoError(w.t, err, msgAndArgs...)
 }
 
 // nodeIdentity is what a node must keep across an updater's recreate:

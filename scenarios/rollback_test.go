@@ -38,9 +38,9 @@ func healthGatedRollback(t testing.TB, p harness.Profile) {
 	// The broken version did run (the first container to replace the
 	// old one), and turned unhealthy.
 	tried, err := w.waitFor(ctx, monitor.Recreated("controller", before.ContainerID), monitor.IncludePast())
-	require.NoError(t, err, "the broken version %s never ran", broken.Digest)
+	w.requireWaited(err, "the broken version %s never ran", broken.Digest)
 	_, err = w.waitFor(ctx, monitor.HealthIs("controller", tried.ContainerID, "unhealthy"), monitor.IncludePast())
-	require.NoError(t, err, "the broken version %s ran but never turned unhealthy", broken.Digest)
+	w.requireWaited(err, "the broken version %s ran but never turned unhealthy", broken.Digest)
 
 	after := w.nodes(ctx)["controller"]
 	require.Equal(t, w.v1.Digest, after.Digest,

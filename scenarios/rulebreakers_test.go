@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
@@ -220,19 +221,19 @@ func runCaught(t *testing.T, p harness.Profile, body func(testing.TB, harness.Pr
 	return c
 }
 
-// sandboxContainers lists every container of sandbox id, by its label or
-// by its name (an updater may have dropped the label).
-func sandboxContainers(t testing.TB, ctx context.Context, id string) []string {
+// ofSandbox lists every container of sandbox id, by its label or by its
+// name (an updater may have dropped the label), with its name.
+func ofSandbox(t testing.TB, ctx context.Context, id string) map[string]container.Summary {
 	all, err := s.cli.ContainerList(ctx, client.ContainerListOptions{All: true})
 	require.NoError(t, err)
-	var out []string
+	out := map[string]container.Summary{}
 	for _, c := range all.Items {
 		name := ""
 		if len(c.Names) > 0 {
 			name = strings.TrimPrefix(c.Names[0], "/")
 		}
 		if c.Labels[labels.Sandbox] == id || strings.HasPrefix(name, id+"-") {
-			out = append(out, fmt.Sprintf("container %s (%s, labels: %d)", name, c.ID[:12], len(c.Labels)))
+			out[name] = c
 		}
 	}
 	return out
@@ -240,17 +241,8 @@ func sandboxContainers(t testing.TB, ctx context.Context, id string) []string {
 
 // sandboxVolumes lists the volumes the sandbox's containers mount.
 func sandboxVolumes(t testing.TB, ctx context.Context, id string) []string {
-	all, err := s.cli.ContainerList(ctx, client.ContainerListOptions{All: true})
-	require.NoError(t, err)
 	var out []string
-	for _, c := range all.Items {
-		name := ""
-		if len(c.Names) > 0 {
-			name = strings.TrimPrefix(c.Names[0], "/")
-		}
-		if c.Labels[labels.Sandbox] != id && !strings.HasPrefix(name, id+"-") {
-			continue
-		}
+	for _, c := range ofSandbox(t, ctx, id) {
 		for _, m := range c.Mounts {
 			if m.Type == mount.TypeVolume && m.Name != "" {
 				out = append(out, m.Name)
@@ -266,7 +258,10 @@ func sandboxVolumes(t testing.TB, ctx context.Context, id string) []string {
 func leftovers(t testing.TB, id string, volumes []string) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	left := sandboxContainers(t, ctx, id)
+	var left []string
+	for name, c := range ofSandbox(t, ctx, id) {
+		left = append(left, fmt.Sprintf("container %s (%.12s, %d labels)", name, c.ID, len(c.Labels)))
+	}
 	nets, err := s.cli.NetworkList(ctx, client.NetworkListOptions{})
 	require.NoError(t, err)
 	for _, n := range nets.Items {

@@ -109,7 +109,7 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	// Cleanups (not t.Context(), cancelled before them): it stops after the
 	// artifacts are written.
 	wctx, wcancel := context.WithCancel(context.Background())
-	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNodeLossGrace(cmp.Or(spec.nodeLossGrace, nodeLossGrace)))
+	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNetworks(sb.Network()), monitor.WithNodeLossGrace(cmp.Or(spec.nodeLossGrace, nodeLossGrace)))
 	require.NoError(t, w.watcher.Start(wctx, nil))
 	t.Cleanup(func() {
 		wcancel()

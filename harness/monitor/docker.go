@@ -90,6 +90,14 @@ func ParseDockerEvent(m events.Message) (Event, bool) {
 			ev.Detail = strings.TrimPrefix(attr["oldName"], "/")
 		}
 		return ev, true
+	case events.NetworkEventType:
+		if m.Action != events.ActionConnect {
+			return Event{}, false
+		}
+		ev.Kind = EventNetworkConnect
+		ev.ContainerID = attr["container"]
+		ev.Detail = attr["name"]
+		return ev, true
 	case events.ImageEventType:
 		if m.Action == "" {
 			return Event{}, false
@@ -160,6 +168,13 @@ func WithFollow(follow func(Event) bool) DockerOption {
 	return func(m *DockerMonitor) { m.followFn = follow }
 }
 
+// WithNetworkNames makes the monitor also report network.connect events
+// of the networks with the given names: which containers joined the
+// sandbox's networks, labelled or not.
+func WithNetworkNames(names ...string) DockerOption {
+	return func(m *DockerMonitor) { m.networks = append(m.networks, names...) }
+}
+
 // WithDockerLogger sets where the monitor logs reconnects.
 func WithDockerLogger(l *slog.Logger) DockerOption {
 	return func(m *DockerMonitor) { m.log = l }
@@ -178,6 +193,7 @@ type DockerMonitor struct {
 	margin      time.Duration
 	log         *slog.Logger
 	followFn    func(Event) bool // see WithFollow; nil: the label alone
+	networks    []string         // see WithNetworkNames
 
 	connectedOnce sync.Once
 	connected     chan struct{}
@@ -249,6 +265,13 @@ func (m *DockerMonitor) Run(ctx context.Context, emit func(Event)) error {
 		cf.Add("event", string(a))
 	}
 	streams = append(streams, streamSpec{name: "container", filters: cf, keep: keep})
+	if len(m.networks) > 0 {
+		nf := make(client.Filters).Add("type", string(events.NetworkEventType)).Add("event", string(events.ActionConnect))
+		for _, n := range m.networks {
+			nf.Add("network", n)
+		}
+		streams = append(streams, streamSpec{name: "network", filters: nf, keep: func(Event) bool { return true }})
+	}
 	if m.imagePrefix != "" {
 		prefix := m.imagePrefix
 		streams = append(streams, streamSpec{

@@ -56,6 +56,11 @@ const (
 	EventImageLoad   EventKind = "image.load"
 )
 
+// EventNetworkConnect says a container was attached to one of the
+// sandbox's networks (see WithNetworks): ContainerID is the container,
+// Detail the network's name.
+const EventNetworkConnect EventKind = "network.connect"
+
 // Unit events, from systemd inside a node: the kind is "unit." and the
 // unit's new ActiveState. State holds the ActiveState, Detail the SubState.
 const (

@@ -110,3 +110,15 @@ func TestReplacementAfterEveryTriggerAnsweredIsEarly(t *testing.T) {
 		}
 	}
 }
+
+func TestFollowsAMemberOfTheSandboxNetwork(t *testing.T) {
+	w := NewWatcher(nil, followSandbox)
+	stranger := Event{Kind: EventContainerStart, Container: "renamed", ContainerID: "dddddddddddd4"}
+	if w.follows(stranger) {
+		t.Fatal("a stranger is followed")
+	}
+	w.fromDocker(Event{Kind: EventNetworkConnect, ContainerID: "dddddddddddd4", Detail: followSandbox})
+	if !w.follows(stranger) {
+		t.Error("a container attached to the sandbox's network is not followed")
+	}
+}

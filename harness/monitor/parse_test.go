@@ -138,7 +138,10 @@ func TestParseDockerEventEdgeCases(t *testing.T) {
 		ok   bool
 		want Event
 	}{
-		{"network", events.Message{Type: events.NetworkEventType, Action: "connect"}, false, Event{}},
+		{"network disconnect", events.Message{Type: events.NetworkEventType, Action: "disconnect"}, false, Event{}},
+		{"network connect", events.Message{Type: events.NetworkEventType, Action: "connect",
+			Actor: events.Actor{ID: "n1", Attributes: map[string]string{"container": "c1", "name": "st-x", "type": "bridge"}}}, true,
+			Event{Kind: EventNetworkConnect, ContainerID: "c1", Detail: "st-x"}},
 		{"exec", events.Message{Type: events.ContainerEventType, Action: "exec_start: busctl monitor"}, false, Event{}},
 		{"health without colon", events.Message{Type: events.ContainerEventType, Action: "health_status"}, true,
 			Event{Kind: EventContainerHealthStatus}},

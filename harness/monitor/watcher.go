@@ -70,6 +70,13 @@ func WithNodeLossGrace(d time.Duration) Option {
 	return func(w *Watcher) { w.lossGrace = d }
 }
 
+// WithNetworks makes the Watcher follow the containers attached to the
+// sandbox's networks with the given names, by their ids, also when they
+// lack the sandbox's label and its names (see WithFollow).
+func WithNetworks(names ...string) Option {
+	return func(w *Watcher) { w.dockerOpts = append(w.dockerOpts, WithNetworkNames(names...)) }
+}
+
 // WithDockerOptions passes options to the Watcher's DockerMonitor.
 func WithDockerOptions(opts ...DockerOption) Option {
 	return func(w *Watcher) { w.dockerOpts = append(w.dockerOpts, opts...) }
@@ -286,11 +293,19 @@ func (w *Watcher) learnLocked(id, name string, who identity) {
 // label.lost event of a create whose container lacks (or changed) a kept
 // label of the first container of its name.
 func (w *Watcher) identify(ev *Event) (Event, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if ev.Kind == EventNetworkConnect {
+		// A member of the sandbox's network is followed by its id from
+		// now on, whatever its labels and name.
+		if _, ok := w.byID[ev.ContainerID]; !ok && ev.ContainerID != "" {
+			w.byID[ev.ContainerID] = identity{id: ev.ContainerID}
+		}
+		return Event{}, false
+	}
 	if !strings.HasPrefix(string(ev.Kind), "container.") {
 		return Event{}, false
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if ev.Unlabelled {
 		who, ok := w.byID[ev.ContainerID]
 		if !ok {

@@ -26,7 +26,7 @@ import (
 // network is gone. The next prune removes all three and the network.
 func TestPruneFindsUnlabelledReplacements(t *testing.T) {
 	if os.Getenv("SEATRIAL_TEST_UNLABELLED_CHILD") == "1" {
-		cli, set := env.get(t)
+		cli, set := env.Get(t)
 		sb, err := harness.NewSandbox(t.Context(), harness.WithClient(cli), harness.WithImages(set))
 		require.NoError(t, err)
 		os.Stdout.WriteString("SANDBOX=" + sb.ID() + "\nREADY\n")
@@ -34,7 +34,7 @@ func TestPruneFindsUnlabelledReplacements(t *testing.T) {
 		select {}
 	}
 	t.Parallel()
-	cli, set := env.get(t)
+	cli, set := env.Get(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestPruneFindsUnlabelledReplacements$", "-test.count=1")
 	cmd.Env = append(os.Environ(), "SEATRIAL_TEST_UNLABELLED_CHILD=1")
 	out, _ := cmd.CombinedOutput()

@@ -332,6 +332,14 @@ func (p Profile) Missing(caps ...Capability) string {
 //     it waits its own --stop-timeout (10 s), not Config.StopTimeout,
 //     before removing by force. A systemd node without the label gets
 //     SIGTERM (systemd re-executes itself) and is SIGKILLed 10 s later.
+//   - it keeps the rules of issue 18 (2026-11-23, TestUpdateTwice and
+//     TestLabelRules passed): every node is updated both times of v1 →
+//     v2 → v3 with its name, host name, network aliases, labels
+//     (seatrial's, the scope, an operator's own) and run configuration
+//     kept; enable=false excludes a node with --label-enable off and on,
+//     enable=true is managed in both, an unlabelled node only without
+//     --label-enable, and a monitor-only=true node is checked, not
+//     updated, in both (counted in updated: MonitorOnlyCountsUpdated).
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",

@@ -181,7 +181,7 @@ func (w *world) scrapeAfterScans(ctx context.Context, n int64) metricclient.Metr
 		}
 		return md, err
 	})
-	require.NoError(w.t, err, "scans not counted: %s went from %d to %d, want +%d", metric, first, got, n)
+	require.NoError(w.t, err, "scans not counted: %s went from %d in %s to %d, want +%d", w.wantOf(mScansTotal).Describe(), first, w.first.Origin(), got, n)
 	return md
 }
 

@@ -71,7 +71,7 @@ func fullScan(t testing.TB, p harness.Profile) {
 	res := w.scan(ctx)
 	w.requireScanOK(res)
 
-	after := w.requireReplaced(ctx, before, since, "was not recreated by the scan")
+	after := w.requireReplaced(ctx, before, since, saying("was not recreated by the scan"))
 	for name, n := range after {
 		require.Equal(t, v2.Digest, n.Digest, "node %s runs the new version", name)
 		require.True(t, n.Running, "node %s runs", name)

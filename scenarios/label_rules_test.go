@@ -74,10 +74,15 @@ func labelRulesInMode(t testing.TB, p harness.Profile, labelEnable bool) {
 	before := w.nodes(ctx)
 	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
+	since := time.Now()
 	res := w.scan(ctx)
 	w.requireScanOK(res)
 
+	// First what must not have happened (judged at the answer), then
+	// what must have (awaited: see requireReplaced).
 	after := w.nodes(ctx)
+	wanted := map[string]nodeState{}
+	why := map[string]string{}
 	updated, scanned := 0, 0
 	for _, r := range labelRules {
 		want := r.off
@@ -92,10 +97,15 @@ func labelRulesInMode(t testing.TB, p harness.Profile, labelEnable bool) {
 			}
 			continue
 		}
-		require.Equal(t, v2.Digest, after[r.node].Digest, "%s was not updated; the rule: %s", what, r.rule)
-		w.waitHealthy(ctx, r.node, after[r.node].ContainerID)
+		wanted[r.node] = before[r.node]
+		why[r.node] = fmt.Sprintf("(%s) with %s was not updated; the rule: %s", labelList(r.labels), mode, r.rule)
 		updated++
 		scanned++
+	}
+	for node, n := range w.requireReplaced(ctx, wanted, since, func(node string) string { return why[node] }) {
+		if _, ok := wanted[node]; ok {
+			require.Equal(t, v2.Digest, n.Digest, "node %s %s", node, why[node])
+		}
 	}
 	md := w.scrapeAfterScans(ctx, 1)
 	wantUpdated := updated

@@ -18,12 +18,16 @@ import (
 // requireReplaced waits, on the Watcher, until every node of before runs
 // in another container started since (the time the scan was triggered;
 // a node replaced twice has run in other containers before), healthy, and
-// returns the nodes as they are then.
+// returns the nodes as they are then. Call it once the scan's trigger
+// answered: a replacement the answer stood for is in the past by then,
+// so each is awaited for at most nodeLossGrace (an engine's events can
+// lag); a node replaced later than that, after the answer, is the
+// trigger's contradiction (scan.early), which ends the wait at once.
 // Waiting on events rather than inspecting at once: a wait fails at once,
 // in the scenario's words, on what contradicts it (a label lost by the
 // replacement, a node replaced after the trigger answered), where an
 // inspection would only see "not updated yet".
-func (w *world) requireReplaced(ctx context.Context, before map[string]nodeState, since time.Time, why string) map[string]nodeState {
+func (w *world) requireReplaced(ctx context.Context, before map[string]nodeState, since time.Time, why func(node string) string) map[string]nodeState {
 	w.t.Helper()
 	for _, name := range slices.Sorted(maps.Keys(before)) {
 		old := before[name].ContainerID
@@ -31,12 +35,17 @@ func (w *world) requireReplaced(ctx context.Context, before map[string]nodeState
 			func(ev monitor.Event) bool {
 				return monitor.Recreated(name, old).Match(ev) && !ev.Time.Before(since)
 			})
-		ev, err := w.waitFor(ctx, replaced, monitor.IncludePast())
-		w.requireWaited(err, "node %s %s", name, why)
+		wctx, cancel := context.WithTimeout(ctx, nodeLossGrace)
+		ev, err := w.waitFor(wctx, replaced, monitor.IncludePast())
+		cancel()
+		w.requireWaited(err, "node %s %s", name, why(name))
 		w.waitHealthy(ctx, name, ev.ContainerID)
 	}
 	return w.nodes(ctx)
 }
+
+// saying is a why of requireReplaced that says the same of every node.
+func saying(why string) func(string) string { return func(string) string { return why } }
 
 // requireWaited fails on a wait's error. A wait that a contradiction
 // ended fails in the contradiction's words alone: what happened is the

@@ -69,6 +69,11 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 		says:     "the scan trigger answered before its scan was done",
 		evidence: isKind(monitor.EventScanEarly),
 	}, {
+		name: "TriggerAnswersEarlyLabelRules", fault: "trigger-early",
+		body:     func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) },
+		says:     "the scan trigger answered before its scan was done",
+		evidence: isKind(monitor.EventScanEarly),
+	}, {
 		name: "TriggerAnswersEarlyRollback", fault: "trigger-early",
 		body:     func(t testing.TB, p harness.Profile) { healthGatedRollback(t, p) },
 		says:     "the scan trigger answered before its scan was done",

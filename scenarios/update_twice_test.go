@@ -41,7 +41,7 @@ func updateTwice(t testing.TB, p harness.Profile) {
 		res := w.scan(ctx)
 		w.requireScanOK(res)
 		why := fmt.Sprintf("was not recreated by scan %d (v%d → %s)", round+1, round+1, version)
-		after := w.requireReplaced(ctx, before, since, why)
+		after := w.requireReplaced(ctx, before, since, saying(why))
 		for name, n := range after {
 			require.Equal(t, pub.Digest, n.Digest, "node %s after scan %d runs %s, want %s (%s)", name, round+1, n.Digest, pub.Digest, version)
 			require.True(t, n.Running, "node %s runs after scan %d", name, round+1)

@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
-	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
 // failFastBound is how long after a contradicting event a world's wait
@@ -29,16 +27,7 @@ const failFastBound = 2 * time.Second
 // acts on the real engine; the wait has no deadline short enough to end
 // it otherwise (4 minutes).
 func TestWaitsFailFast(t *testing.T) {
-	testenv.NeedsEngine(t)
-	// A self-test of the suite's waits, not of an updater: a run of
-	// someone's own profile (SEATRIAL_PROFILES=./x.json) has no use for
-	// it, and its rows would read as results of that profile.
-	if !slices.ContainsFunc(s.profiles, func(p harness.Profile) bool { return p.Name == "reference" }) {
-		t.Skip("a self-test of the suite's waits, run when the reference profile is under test")
-	}
-	t.Parallel()
-	p, err := harness.ProfileByName("reference")
-	require.NoError(t, err)
+	p := selfTest(t, "a self-test of the suite's waits")
 	cases := []struct {
 		name  string
 		spec  worldSpec

@@ -30,12 +30,12 @@ func TestNodeLoss(t *testing.T) {
 
 		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)
+		since := time.Now()
 		res := w.scan(ctx)
 		w.requireScanOK(res)
 
-		after := w.nodes(ctx)
+		after := w.requireReplaced(ctx, map[string]nodeState{"controller": before["controller"]}, since, saying("(the live node) was not updated"))
 		require.Equal(t, v2.Digest, after["controller"].Digest, "the live node was not updated")
-		w.waitHealthy(ctx, "controller", after["controller"].ContainerID)
 		require.Equal(t, before["worker-0"].ContainerID, after["worker-0"].ContainerID, "the dead node was recreated")
 		require.False(t, after["worker-0"].Running, "the dead node was started again")
 

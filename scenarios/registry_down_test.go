@@ -62,11 +62,11 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		require.NoError(t, w.sb.StartRegistry(ctx))
 		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)
+		since := time.Now()
 		res = w.scan(ctx)
 		w.requireScanOK(res)
-		for name, n := range w.nodes(ctx) {
+		for name, n := range w.requireReplaced(ctx, before, since, saying("was not updated after the registry came back")) {
 			require.Equal(t, v2.Digest, n.Digest, "node %s after the registry came back", name)
-			w.waitHealthy(ctx, name, n.ContainerID)
 		}
 		requireNodeContainers(t, ctx, w, len(before))
 		md = w.scrapeAfterScans(ctx, 2)

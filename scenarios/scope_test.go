@@ -49,13 +49,16 @@ func TestScopeIsolation(t *testing.T) {
 		bv2, err := b.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)
 
+		since := time.Now()
 		res := a.scan(ctx)
 		a.requireScanOK(res)
-		require.Equal(t, av2.Digest, a.nodes(ctx)["controller"].Digest, "sandbox a's node was not updated by its own updater")
 		require.Equal(t, bBefore, b.nodes(ctx), "sandbox a's updater touched sandbox b")
+		require.Equal(t, av2.Digest, a.requireReplaced(ctx, aBefore, since, saying("of sandbox a was not updated by its own updater"))["controller"].Digest, "sandbox a's node was not updated by its own updater")
 
+		since = time.Now()
 		res = b.scan(ctx)
 		b.requireScanOK(res)
+		b.requireReplaced(ctx, bBefore, since, saying("of sandbox b was not updated by its own updater"))
 		aAfter := a.nodes(ctx)
 		require.Equal(t, bv2.Digest, b.nodes(ctx)["controller"].Digest, "sandbox b's node was not updated by its own updater")
 		require.NotEqual(t, aBefore["controller"].ContainerID, aAfter["controller"].ContainerID)

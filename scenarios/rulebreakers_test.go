@@ -276,7 +276,7 @@ func sandboxVolumes(t testing.TB, ctx context.Context, id string) []string {
 // label or name, networks by label or name, the volumes its containers
 // mounted.
 func leftovers(t testing.TB, id string, volumes []string) []string {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	var left []string
 	for name, c := range ofSandbox(t, ctx, id) {

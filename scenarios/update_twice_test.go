@@ -30,7 +30,7 @@ func updateTwice(t testing.TB, p harness.Profile) {
 		{Name: "controller", Labels: map[string]string{"io.example.owner": "team-a"}},
 		{Name: "worker-0"},
 	}})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	first := w.identities(ctx)
 	before := w.nodes(ctx)

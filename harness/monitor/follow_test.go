@@ -98,6 +98,12 @@ func TestReplacementAfterEveryTriggerAnsweredIsEarly(t *testing.T) {
 	if got := kinds(w.Timeline()); len(got) != 4 {
 		t.Fatalf("events %v, want no scan.early while a trigger waited", got)
 	}
+	late := nodeCreate("eeeeeeeeeeee5", seatrialLabels())
+	late.Time = time.Now().Add(-time.Hour) // made before the answer, delivered after it
+	w.fromDocker(late)
+	if got := kinds(w.Timeline()); got[len(got)-1] == EventScanEarly {
+		t.Fatalf("events %v: a create made before the answer is not early", got)
+	}
 	w.fromDocker(nodeCreate("cccccccccccc3", seatrialLabels()))
 	tl := w.Timeline()
 	last := tl[len(tl)-1]

@@ -466,9 +466,11 @@ func (w *Watcher) trackScan(ev Event) {
 }
 
 // reportEarly publishes scan.early for a node container created when
-// every scan trigger had answered; w.mu is held.
+// every scan trigger had answered; w.mu is held. The engine's time of
+// the create decides, not when its event arrived: a create the event
+// stream delivers late, after the answer, was made before it.
 func (w *Watcher) reportEarly(create Event) {
-	if w.inflight > 0 || w.answered == nil {
+	if w.inflight > 0 || w.answered == nil || !create.Time.After(w.answered.Time) {
 		return
 	}
 	a := *w.answered

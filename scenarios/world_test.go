@@ -232,12 +232,34 @@ func (w *world) registryDelta(before, after metricclient.MetricData, match map[s
 	return sum
 }
 
-// scan triggers a scan and requires an answer (see trigger).
+// scan triggers a scan and requires an answer (see trigger). While the
+// trigger waits for its answer, what contradicts any wait (a replacement
+// that lost a label, a node lost, the updater gone) fails the scenario
+// at once: a scan of many nodes can take long after the evidence.
 func (w *world) scan(ctx context.Context) harness.ScanResult {
 	w.t.Helper()
-	res, err := w.trigger(ctx)
-	require.NoError(w.t, err)
-	return res
+	type answer struct {
+		res harness.ScanResult
+		err error
+	}
+	// Armed before the trigger, so nothing it causes is missed.
+	answered := w.expect(monitor.Matching("the scan's trigger to answer", func(ev monitor.Event) bool {
+		return ev.Kind == monitor.EventScanAnswered
+	}))
+	done := make(chan answer, 1)
+	go func() {
+		res, err := w.trigger(ctx)
+		done <- answer{res, err}
+	}()
+	// A scenario that fails here leaves the trigger running: its context
+	// ends with the test, and the test's cleanups wait for it.
+	w.t.Cleanup(func() { <-done })
+	_, err := answered.wait(ctx)
+	w.requireWaited(err, "the scan's trigger did not answer")
+	a := <-done
+	done <- a // for the cleanup
+	require.NoError(w.t, a.err)
+	return a.res
 }
 
 // requireScanOK asserts a trigger's answer says the scan ran, as the

@@ -2,15 +2,21 @@ package metricclient
 
 import (
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
 )
 
 // FuzzMetricData throws arbitrary expositions and look-ups at the parser and
-// the index: nothing may panic, and a look-up's answer must agree with the
-// series it reports.
+// the index: nothing may panic, a look-up's answer must agree with the
+// series it reports, and the index must hold exactly the samples of the
+// serial parse (requireSerialAgreement).
 func FuzzMetricData(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("..", "fixtures", "testdata", "metrics", "*.prom"))
 	for _, p := range files {
@@ -42,6 +48,7 @@ func FuzzMetricData(f *testing.F) {
 		if key == "" {
 			want = nil
 		}
+		requireSerialAgreement(t, m, body)
 		names, perr := m.Names()
 		s, err := m.Find(name, want)
 		if perr != nil {
@@ -83,4 +90,122 @@ func FuzzMetricData(f *testing.F) {
 		_, _ = d.Delta(name, want)
 		_ = d.ExpectDelta(WantMetric{Metric: name, Sandbox: value}, 1)
 	})
+}
+
+// refSample is one sample of the serial parse, spread out of its family
+// without the index's code.
+type refSample struct {
+	labels map[string]string // without empty values: an empty label is no label
+	value  float64
+}
+
+func (r refSample) key() string { return formatLabels(r.labels) + " " + formatFloat(r.value) }
+
+// serialSamples spreads the serial parse's families into the samples the
+// text format writes (a histogram's NAME_bucket{le}, NAME_sum, NAME_count;
+// a summary's NAME{quantile}, NAME_sum, NAME_count), by sample name.
+func serialSamples(fams []*dto.MetricFamily) map[string][]refSample {
+	out := map[string][]refSample{}
+	for _, mf := range fams {
+		name := mf.GetName()
+		for _, m := range mf.GetMetric() {
+			base := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				if lp.GetValue() != "" {
+					base[lp.GetName()] = lp.GetValue()
+				}
+			}
+			add := func(sample string, v float64, extra map[string]string) {
+				l := maps.Clone(base)
+				maps.Copy(l, extra)
+				out[sample] = append(out[sample], refSample{l, v})
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				add(name, m.GetCounter().GetValue(), nil)
+			case dto.MetricType_GAUGE:
+				add(name, m.GetGauge().GetValue(), nil)
+			case dto.MetricType_SUMMARY:
+				for _, q := range m.GetSummary().GetQuantile() {
+					add(name, q.GetValue(), map[string]string{"quantile": formatFloat(q.GetQuantile())})
+				}
+				add(name+"_sum", m.GetSummary().GetSampleSum(), nil)
+				add(name+"_count", float64(m.GetSummary().GetSampleCount()), nil)
+			case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+				for _, b := range m.GetHistogram().GetBucket() {
+					add(name+"_bucket", float64(b.GetCumulativeCount()), map[string]string{"le": formatFloat(b.GetUpperBound())})
+				}
+				add(name+"_sum", m.GetHistogram().GetSampleSum(), nil)
+				add(name+"_count", float64(m.GetHistogram().GetSampleCount()), nil)
+			default:
+				add(name, m.GetUntyped().GetValue(), nil)
+			}
+		}
+	}
+	return out
+}
+
+// requireSerialAgreement is the differential the issue asks for (defect 4):
+// the index answers exactly as the serial parse of the same body. The same
+// names; under each name the same multiset of samples; and every sample
+// found by its own labels, with its own value, unless a look-up by those
+// labels is ambiguous in the serial parse too.
+func requireSerialAgreement(t *testing.T, m MetricData, body string) {
+	t.Helper()
+	fams, serr := parseFamilies(body)
+	names, ierr := m.Names()
+	if (serr == nil) != (ierr == nil) {
+		t.Fatalf("serial parse error %v, index error %v", serr, ierr)
+	}
+	if serr != nil {
+		return
+	}
+	ref := serialSamples(fams)
+	refNames := slices.Sorted(maps.Keys(ref))
+	if !slices.Equal(names, refNames) {
+		t.Fatalf("index names %q, serial parse names %q", names, refNames)
+	}
+	for _, n := range names {
+		all, err := m.All(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, 0, len(all))
+		for _, s := range all {
+			got = append(got, refSample{s.Labels, s.Value}.key())
+		}
+		want := make([]string, 0, len(ref[n]))
+		for _, r := range ref[n] {
+			want = append(want, r.key())
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: index has %q, serial parse %q", n, got, want)
+		}
+		if len(ref[n]) > 200 {
+			continue // each look-up scans the name's series: keep it linear-ish
+		}
+		for _, r := range ref[n] {
+			s, err := m.Find(n, r.labels)
+			switch {
+			case err == nil:
+				if formatFloat(s.Value) != formatFloat(r.value) || !labelsMatch(s.Labels, r.labels) {
+					t.Fatalf("Find(%s%s) = %v %s, serial parse has %s", n, formatLabels(r.labels), s, formatFloat(s.Value), r.key())
+				}
+			case errors.Is(err, ErrAmbiguous):
+				matching := 0
+				for _, o := range ref[n] {
+					if labelsMatch(o.labels, r.labels) {
+						matching++
+					}
+				}
+				if matching < 2 {
+					t.Fatalf("Find(%s%s) ambiguous, but the serial parse has one such series: %v", n, formatLabels(r.labels), err)
+				}
+			default:
+				t.Fatalf("Find(%s%s) of a serial-parse sample: %v", n, formatLabels(r.labels), err)
+			}
+		}
+	}
 }

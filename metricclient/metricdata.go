@@ -287,6 +287,30 @@ func (m MetricData) index() (*index, error) {
 // the text format, so OpenMetrics only comes from an exporter that ignores
 // Accept.
 func parse(raw string) (*index, error) {
+	fams, err := parseFamilies(raw)
+	if err != nil {
+		return nil, err
+	}
+	idx := &index{byName: map[string][]*entry{}, histograms: map[string][]*Histogram{}}
+	// The parser allocates every label name and value anew for each
+	// series; the index keeps one copy of each distinct string (sandbox
+	// ids, label names and most values repeat), which is about a quarter
+	// of the memory the index keeps.
+	intern := map[string]string{}
+	for _, mf := range fams {
+		idx.add(mf, intern)
+	}
+	idx.names = make([]string, 0, len(idx.byName))
+	for n := range idx.byName {
+		idx.names = append(idx.names, n)
+	}
+	sort.Strings(idx.names)
+	return idx, nil
+}
+
+// parseFamilies is the serial parse of raw into its families, as parse
+// describes.
+func parseFamilies(raw string) ([]*dto.MetricFamily, error) {
 	var fams []*dto.MetricFamily
 	if isOpenMetrics(raw) {
 		dec := expfmt.NewDecoder(strings.NewReader(raw), openMetricsUTF8())
@@ -310,21 +334,7 @@ func parse(raw string) (*index, error) {
 			return nil, fmt.Errorf("parse Prometheus text exposition: %w", err)
 		}
 	}
-	idx := &index{byName: map[string][]*entry{}, histograms: map[string][]*Histogram{}}
-	// The parser allocates every label name and value anew for each
-	// series; the index keeps one copy of each distinct string (sandbox
-	// ids, label names and most values repeat), which is about a quarter
-	// of the memory the index keeps.
-	intern := map[string]string{}
-	for _, mf := range fams {
-		idx.add(mf, intern)
-	}
-	idx.names = make([]string, 0, len(idx.byName))
-	for n := range idx.byName {
-		idx.names = append(idx.names, n)
-	}
-	sort.Strings(idx.names)
-	return idx, nil
+	return fams, nil
 }
 
 // ParseText parses the classic text format serially (the metrics server

@@ -9,6 +9,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
 // benchExposition is a seatrial-server-like exposition of 10,000 series:
@@ -41,6 +43,7 @@ func BenchmarkLookups(b *testing.B) {
 		b.Fatalf("%d look-ups, want 100", len(wants))
 	}
 	b.Run("mode=parse-once", func(b *testing.B) {
+		defer testenv.ReportCPU(b)()
 		for b.Loop() {
 			m := NewMetricData(text)
 			for _, w := range wants {
@@ -54,6 +57,7 @@ func BenchmarkLookups(b *testing.B) {
 	// every look-up runs expfmt's text parser over all of it, then scans
 	// the family for the labels.
 	b.Run("mode=gvisor-reparse", func(b *testing.B) {
+		defer testenv.ReportCPU(b)()
 		for b.Loop() {
 			for _, w := range wants {
 				if _, err := gvisorLookup(text, w); err != nil {
@@ -65,6 +69,7 @@ func BenchmarkLookups(b *testing.B) {
 	// This package's parse (serial, indexed)
 	// re-run for every look-up.
 	b.Run("mode=reparse-each", func(b *testing.B) {
+		defer testenv.ReportCPU(b)()
 		for b.Loop() {
 			for _, w := range wants {
 				if _, _, err := NewMetricData(text).GetPrometheusContainerInteger(w); err != nil {
@@ -79,8 +84,23 @@ func BenchmarkLookups(b *testing.B) {
 func BenchmarkParse(b *testing.B) {
 	text, _ := benchExposition()
 	b.SetBytes(int64(len(text)))
+	defer testenv.ReportCPU(b)()
 	for b.Loop() {
 		if err := NewMetricData(text).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseTextFloor is the floor under BenchmarkParse: expfmt's text
+// parser alone over the same exposition, no index. The difference between
+// the two is what the index costs.
+func BenchmarkParseTextFloor(b *testing.B) {
+	text, _ := benchExposition()
+	b.SetBytes(int64(len(text)))
+	defer testenv.ReportCPU(b)()
+	for b.Loop() {
+		if _, err := ParseText(strings.NewReader(text)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -94,6 +114,7 @@ func BenchmarkLookupOnly(b *testing.B) {
 		b.Fatal(err)
 	}
 	i := 0
+	defer testenv.ReportCPU(b)()
 	for b.Loop() {
 		if _, _, err := m.GetPrometheusContainerInteger(wants[i%len(wants)]); err != nil {
 			b.Fatal(err)

@@ -63,6 +63,7 @@ func BenchmarkScrapeOneHung(b *testing.B) {
 func benchScrape(b *testing.B, n, hung int, targetTimeout time.Duration) {
 	e := benchSandboxes(b, n, hung)
 	h := New(e, WithConcurrency(DefaultConcurrency), WithTargetTimeout(targetTimeout), WithStaleness(0)).Handler()
+	defer testenv.ReportCPU(b)()
 	for b.Loop() {
 		// The whole GET /metrics: read, merge, write.
 		rec := httptest.NewRecorder()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strings"
 
 	"net/netip"
 
@@ -26,6 +27,16 @@ type AppSpec struct {
 	// Unscoped leaves the updater scope label off: the container belongs
 	// to no updater's scope, as a container outside any sandbox would.
 	Unscoped bool
+	// Env is added to the container's environment (APP_ADDR moves the
+	// app's port).
+	Env []string
+	// NetworkMode, if set, replaces the sandbox network: "container:<name>"
+	// joins another container's network namespace (nothing is published
+	// then: the engine refuses ports in that mode).
+	NetworkMode string
+	// Links are legacy links, "<container>:<alias>", as docker run --link
+	// takes them.
+	Links []string
 }
 
 // RunApp pulls the spec's image and starts the container on the sandbox
@@ -46,7 +57,20 @@ func (sb *Sandbox) RunApp(ctx context.Context, spec AppSpec) (string, error) {
 		sb.env().tcLogger(),
 		testcontainers.WithName(sb.desc.ID+"-"+spec.Name),
 		testcontainers.WithLabels(l),
+		testcontainers.WithEnv(envMap(spec.Env)),
+		// On a user network a legacy link is the endpoint's, as the docker
+		// CLI puts it (the engine ignores the host config's there).
+		testcontainers.WithEndpointSettingsModifier(func(eps map[string]*network.EndpointSettings) {
+			if spec.NetworkMode == "" && len(spec.Links) > 0 {
+				eps[sb.Network()] = &network.EndpointSettings{Links: spec.Links}
+			}
+		}),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			if spec.NetworkMode != "" {
+				hc.NetworkMode = container.NetworkMode(spec.NetworkMode)
+				hc.PortBindings, hc.PublishAllPorts = nil, false
+				return
+			}
 			hc.NetworkMode = container.NetworkMode(sb.Network())
 			// testcontainers-go publishes the ports an image exposes (the
 			// app's 8080); on loopback only, as everything of a sandbox.
@@ -60,6 +84,16 @@ func (sb *Sandbox) RunApp(ctx context.Context, spec AppSpec) (string, error) {
 		return "", fmt.Errorf("run app %s: %w", spec.Name, err)
 	}
 	return ctr.GetContainerID(), nil
+}
+
+// envMap turns KEY=value pairs into testcontainers-go's map.
+func envMap(env []string) map[string]string {
+	out := map[string]string{}
+	for _, e := range env {
+		k, v, _ := strings.Cut(e, "=")
+		out[k] = v
+	}
+	return out
 }
 
 // appPort is the port the app image exposes.

@@ -42,6 +42,9 @@ type NodeSpec struct {
 	// (StopSignalLabel), so the container's own stop signal is the only
 	// place an updater can learn it from.
 	OwnStopSignalOnly bool
+	// Binds are host paths mounted into the node, "host:container[:opts]"
+	// as docker run -v takes them; the host path must be the engine's.
+	Binds []string
 }
 
 // ClusterSpec describes a cluster to start.
@@ -265,6 +268,16 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, spec NodeSpec, allowDe
 		testcontainers.WithLabels(l),
 		testcontainers.WithConfigModifier(cfgMod),
 		testcontainers.WithHostConfigModifier(hcMod),
+		testcontainers.WithConfigModifier(func(cfg *container.Config) {
+			cfg.Hostname = n.name
+			// A TTY makes systemd write its progress to the container's
+			// log (without one it has no console), which is how readiness
+			// is seen without exec'ing into a half-booted node.
+			cfg.Tty = true
+			cfg.StopSignal = nodeflags.StopSignal
+		}),
+		testcontainers.WithHostConfigModifier(nodeflags.Apply),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Binds = append(hc.Binds, spec.Binds...) }),
 		// On the sandbox network, reachable by its short name.
 		testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
 			req.Networks = []string{network}

@@ -24,6 +24,9 @@ const (
 	CapToleratesEngineChurn = profile.CapToleratesEngineChurn
 	CapConfigPreserved      = profile.CapConfigPreserved
 	CapGracefulStop         = profile.CapGracefulStop
+	CapRestartsDependents   = profile.CapRestartsDependents
+	CapCleanup              = profile.CapCleanup
+	CapLifecycleHooks       = profile.CapLifecycleHooks
 )
 
 // DefaultProfile is profile.Default.

@@ -31,7 +31,11 @@ type UpdaterOptions struct {
 	LabelEnable   bool
 	HealthGated   bool
 	HealthTimeout time.Duration // with HealthGated; 45 s if zero
-	ExtraArgs     []string
+	// Cleanup adds the profile's flags.cleanup.
+	Cleanup bool
+	// LifecycleHooks adds the profile's flags.lifecycle_hooks.
+	LifecycleHooks bool
+	ExtraArgs      []string
 }
 
 // updaterReady bounds the wait for the updater's API: an updater lists
@@ -214,6 +218,12 @@ func (u *Updater) args(o UpdaterOptions) []string {
 			}
 			args = append(args, strings.ReplaceAll(p.Flags.HealthTimeout, "{timeout}", t.String()))
 		}
+	}
+	if o.Cleanup {
+		args = append(args, p.Flags.Cleanup)
+	}
+	if o.LifecycleHooks {
+		args = append(args, p.Flags.LifecycleHooks)
 	}
 	return append(args, o.ExtraArgs...)
 }

@@ -52,6 +52,18 @@ const (
 	// grace period (Config.StopTimeout), and shuts down cleanly. Needs
 	// API 1.41.
 	CapGracefulStop Capability = "graceful-stop"
+	// CapRestartsDependents: the containers that depend on an updated one
+	// (in its network namespace, named in the depends-on label, linked)
+	// are stopped before it and started after it, and end up running
+	// attached where they were.
+	CapRestartsDependents Capability = "restarts-dependents"
+	// CapCleanup: flags.cleanup removes the image an update superseded,
+	// unless another container still runs it.
+	CapCleanup Capability = "cleanup"
+	// CapLifecycleHooks: with flags.lifecycle_hooks, the pre-check,
+	// pre-update, post-update and post-check hook labels run in order, and
+	// a pre-update hook that exits 75 skips its container's update.
+	CapLifecycleHooks Capability = "lifecycle-hooks"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -140,6 +152,12 @@ type Flags struct {
 	HealthGate  string `json:"health_gate,omitempty"`
 	// HealthTimeout has "{timeout}" replaced by a Go duration ("45s").
 	HealthTimeout string `json:"health_timeout,omitempty"`
+	// Cleanup removes the images updates superseded (watchtower's
+	// --cleanup).
+	Cleanup string `json:"cleanup,omitempty"`
+	// LifecycleHooks runs the lifecycle hook labels (watchtower's
+	// --enable-lifecycle-hooks).
+	LifecycleHooks string `json:"lifecycle_hooks,omitempty"`
 }
 
 // NoopScan is what a scan that finds nothing new costs the registry, per
@@ -391,7 +409,7 @@ func Reference() Profile {
 			m.RegistryDown = CountedFailed
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
-			CapConfigPreserved, CapGracefulStop},
+			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks},
 	}
 }
 
@@ -486,7 +504,8 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 	return p, true, nil
 }
 
-var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop}
+var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop,
+	CapRestartsDependents, CapCleanup, CapLifecycleHooks}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }
@@ -591,6 +610,12 @@ func (p Profile) Validate() error {
 			bad("update_found_log", "missing: capability %s needs it", CapMonitorOnly)
 		}
 	}
+	if p.Has(CapCleanup) && p.Flags.Cleanup == "" {
+		bad("flags.cleanup", "missing: capability %s needs it", CapCleanup)
+	}
+	if p.Has(CapLifecycleHooks) && p.Flags.LifecycleHooks == "" {
+		bad("flags.lifecycle_hooks", "missing: capability %s needs it", CapLifecycleHooks)
+	}
 	if p.Has(CapLabelFilter) && p.Flags.LabelEnable == "" {
 		bad("flags.label_enable", "missing: capability %s needs it", CapLabelFilter)
 	}
@@ -637,7 +662,8 @@ func (t Trigger) busyAs429(body string) Trigger {
 // watchtowerFlags are the watchtower family's monitor-only and label
 // filter flags.
 func watchtowerFlags() Flags {
-	return Flags{MonitorOnly: "--monitor-only", LabelEnable: "--label-enable"}
+	return Flags{MonitorOnly: "--monitor-only", LabelEnable: "--label-enable",
+		Cleanup: "--cleanup", LifecycleHooks: "--enable-lifecycle-hooks"}
 }
 
 // withHealthGate is f for a fork with watchtower's health-gated rollback

@@ -1,0 +1,86 @@
+package scenarios
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/appconfig"
+)
+
+// enableLabel excludes a container from every watchtower-class updater
+// when false, with or without --label-enable.
+const enableLabel = "com.centurylinklabs.watchtower.enable"
+
+// TestCleanupKeepsImagesInUse: with the updater's cleanup flag, two app
+// containers are updated. The image the first ran is run by no one after
+// the update and must be gone; the image the second ran is still run by a
+// third container, excluded from updates, and must stay, under its name
+// (a nameless image cannot be pulled again or told apart by a person).
+//
+// The images are versions only this sandbox publishes: image ids are
+// content-addressed, so an image another sandbox published with the same
+// content would have the same id, and its containers would keep it in use
+// (or its cleanup remove it) whatever this updater does.
+//
+// Engine API: nothing newer than 1.25 (image remove, container list by
+// image); the suite's floor is 1.41, for the nodes' cgroupns.
+func TestCleanupKeepsImagesInUse(t *testing.T) {
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapCleanup}, cleanupKeepsImagesInUse)
+}
+
+func cleanupKeepsImagesInUse(t testing.TB, p harness.Profile) {
+	w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	version := func(tag, v string) appconfig.Config {
+		return appconfig.Config{Version: tag + "-" + v + "-" + w.sb.ID(), Behaviour: appconfig.Healthy}
+	}
+	lone, err := w.sb.Publish(ctx, "app", "lone", version("lone", "v1"))
+	require.NoError(t, err)
+	shared, err := w.sb.Publish(ctx, "app", "shared", version("shared", "v1"))
+	require.NoError(t, err)
+	ids := map[string]string{}
+	for _, a := range []harness.AppSpec{
+		{Name: "lone", Image: lone.Ref},
+		{Name: "shared", Image: shared.Ref},
+		{Name: "keeper", Image: shared.Ref, Labels: map[string]string{enableLabel: "false"}},
+	} {
+		ids[a.Name], err = w.sb.RunApp(ctx, a)
+		require.NoError(t, err)
+	}
+	image := func(name string) string { return inspectContainer(ctx, t, ids[name]).Image }
+	loneOld, sharedOld := image("lone"), image("shared")
+	require.NotEqual(t, loneOld, sharedOld, "the two versions must be two images")
+	require.Equal(t, sharedOld, image("keeper"))
+
+	for _, tag := range []string{"lone", "shared"} {
+		_, err := w.sb.Publish(ctx, "app", tag, version(tag, "v2"))
+		require.NoError(t, err)
+	}
+	res := w.scan(ctx)
+	w.requireScanOK(res)
+
+	for _, name := range []string{"lone", "shared"} {
+		now, err := s.cli.ContainerInspect(ctx, w.sb.ID()+"-"+name, client.ContainerInspectOptions{})
+		require.NoError(t, err, "container %s after the scan", name)
+		require.NotEqual(t, ids[name], now.Container.ID, "container %s was not updated: nothing was superseded", name)
+	}
+	require.Equal(t, sharedOld, image("keeper"), "container keeper (%s=false) was updated", enableLabel)
+
+	_, err = s.cli.ImageInspect(ctx, loneOld)
+	require.Error(t, err, "the superseded image %.19s of container lone is still there, though no container runs it: cleanup did not remove it", loneOld)
+	require.ErrorContains(t, err, "No such image")
+
+	kept, err := s.cli.ImageInspect(ctx, sharedOld)
+	require.NoError(t, err, "the superseded image %.19s of container shared was removed, though container keeper still runs it", sharedOld)
+	name := w.sb.RegistryAddr() + "/app@" + shared.Digest
+	require.True(t, slices.Contains(kept.RepoDigests, name),
+		"the superseded image %.19s of container shared, which container keeper still runs, lost its name %s: cleanup removed what it could of an image in use (names left: %v)",
+		sharedOld, name, kept.RepoDigests)
+}

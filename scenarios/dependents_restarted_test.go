@@ -97,11 +97,6 @@ func dependentsRestarted(t testing.TB, p harness.Profile) {
 	for _, d := range deps {
 		name := d.spec.Name
 		old := before[name]
-		now, err := s.cli.ContainerInspect(ctx, old.Name, client.ContainerInspectOptions{})
-		require.NoError(t, err, "dependent %s (%s) is gone after its parent's update", name, d.how)
-		cur := now.Container
-		require.True(t, cur.State != nil && cur.State.Running, "dependent %s (%s) is %s after its parent's update, want running", name, d.how, stateOf(cur))
-
 		stop, ok := firstEvent(w.watcher.Timeline(), func(ev monitor.Event) bool {
 			return ev.ContainerID == old.ID && ev.Kind == monitor.EventContainerDie
 		})
@@ -109,8 +104,27 @@ func dependentsRestarted(t testing.TB, p harness.Profile) {
 		require.True(t, stop.Time.Before(parentStop.Time),
 			"dependent %s (%s) stopped at %s, after its parent began stopping at %s: dependents must stop first",
 			name, d.how, clock(stop.Time), clock(parentStop.Time))
+		// The first start of a container of that name after the stop,
+		// whether or not it lasted.
+		if start, ok := firstEvent(w.watcher.Timeline(), func(ev monitor.Event) bool {
+			return ev.Container == strings.TrimPrefix(old.Name, "/") && ev.Kind == monitor.EventContainerStart && ev.Time.After(stop.Time)
+		}); ok {
+			require.True(t, start.Time.After(parentStart.Time),
+				"dependent %s (%s) started at %s, before its parent's new container started at %s: dependents must start after it",
+				name, d.how, clock(start.Time), clock(parentStart.Time))
+		}
+	}
+	// Then where each ended up: the order is checked for all first, as a
+	// dependent started too early may not have lasted.
+	for _, d := range deps {
+		name := d.spec.Name
+		old := before[name]
+		now, err := s.cli.ContainerInspect(ctx, old.Name, client.ContainerInspectOptions{})
+		require.NoError(t, err, "dependent %s (%s) is gone after its parent's update", name, d.how)
+		cur := now.Container
+		require.True(t, cur.State != nil && cur.State.Running, "dependent %s (%s) is %s after its parent's update, want running", name, d.how, stateOf(cur))
 		start, err := w.waitFor(ctx, monitor.Matching("dependent "+name+" to start after the scan", func(ev monitor.Event) bool {
-			return ev.ContainerID == cur.ID && ev.Kind == monitor.EventContainerStart && ev.Time.After(stop.Time)
+			return ev.ContainerID == cur.ID && ev.Kind == monitor.EventContainerStart && ev.Time.After(parentStop.Time)
 		}), monitor.IncludePast())
 		require.NoError(t, err)
 		require.True(t, start.Time.After(parentStart.Time),

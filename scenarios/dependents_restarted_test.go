@@ -21,10 +21,11 @@ import (
 // watchtower family's contract.
 const dependsOnLabel = "com.centurylinklabs.watchtower.depends-on"
 
-// TestDependentsRestarted: a node is updated while three containers
-// depend on it: one in its network namespace (network_mode
-// container:<node>), one naming it in the depends-on label, one linked to
-// it. Each is stopped before the node's old container and started after
+// TestDependentsRestarted: a node is updated while four containers
+// depend on it: two in its network namespace (network_mode
+// container:<id>, as the docker CLI and compose write it, and
+// container:<name>), one naming it in the depends-on label, one linked to
+// it on the sandbox's network. Each is stopped before the node's old container and started after
 // its new one, as the Watcher's engine events show, and ends up running,
 // attached where it was: in the new container's namespace, on its
 // networks, with its link.
@@ -57,11 +58,16 @@ func dependentsRestarted(t testing.TB, p harness.Profile) {
 	parent := w.cluster.Node("controller")
 	app, err := w.sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
+	parentBefore, err := parent.Inspect(ctx)
+	require.NoError(t, err)
+	inNetns := func(c container.InspectResponse) bool { return c.HostConfig.NetworkMode.IsContainer() }
 	deps := []dependent{
 		// The node runs the app on :8080 itself; in its namespace the
-		// dependent listens elsewhere.
-		{harness.AppSpec{Name: "dep-netns", Image: app.Ref, NetworkMode: "container:" + parent.ContainerName(), Env: []string{"APP_ADDR=:8081"}}, "in its network namespace",
-			func(c container.InspectResponse) bool { return c.HostConfig.NetworkMode.IsContainer() }},
+		// dependents listen elsewhere. The docker CLI and compose's
+		// network_mode service:<s> name the namespace's owner by id,
+		// a person may name it by name.
+		{harness.AppSpec{Name: "dep-netns-id", Image: app.Ref, NetworkMode: "container:" + parentBefore.ID, Env: []string{"APP_ADDR=:8081"}}, "in its network namespace, by id", inNetns},
+		{harness.AppSpec{Name: "dep-netns-name", Image: app.Ref, NetworkMode: "container:" + parent.ContainerName(), Env: []string{"APP_ADDR=:8082"}}, "in its network namespace, by name", inNetns},
 		{harness.AppSpec{Name: "dep-label", Image: app.Ref, Labels: map[string]string{dependsOnLabel: parent.ContainerName()}}, "naming it in " + dependsOnLabel,
 			func(c container.InspectResponse) bool { return c.Config.Labels[dependsOnLabel] != "" }},
 		{harness.AppSpec{Name: "dep-link", Image: app.Ref, Links: []string{parent.ContainerName() + ":parent"}}, "linked to it",
@@ -74,8 +80,6 @@ func dependentsRestarted(t testing.TB, p harness.Profile) {
 		before[d.spec.Name] = inspectContainer(ctx, t, id)
 		require.True(t, d.does(before[d.spec.Name]), "dependent %s was created, but not %s", d.spec.Name, d.how)
 	}
-	parentBefore, err := parent.Inspect(ctx)
-	require.NoError(t, err)
 
 	_, err = w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)

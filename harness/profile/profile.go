@@ -358,6 +358,24 @@ func (p Profile) Missing(caps ...Capability) string {
 //     enable=true is managed in both, an unlabelled node only without
 //     --label-enable, and a monitor-only=true node is checked, not
 //     updated, in both (counted in updated: MonitorOnlyCountsUpdated).
+//   - dependents (measured by DependentsRestarted): containers in the
+//     node's network namespace (named by id or by name) and one naming it
+//     in the depends-on label are stopped before it and recreated after
+//     it, in order; but a container linked to it on a user network (the
+//     sandbox's, where the engine keeps --link in the endpoint, not in the
+//     host config) is neither stopped nor restarted: Links() reads only
+//     HostConfig.Links. Known failure below.
+//   - --cleanup (measured by CleanupKeepsImagesInUse): the superseded
+//     image no container runs is removed; one another container runs is
+//     kept with its name (watchtower removes by id, forced, and the engine
+//     refuses that for an image a running container uses).
+//   - --enable-lifecycle-hooks (measured by LifecycleHooks): pre-check,
+//     pre-update, post-update, post-check run in that order, in the old
+//     and then the new container; a pre-update hook exiting 75 skips the
+//     container (counted as failed). Its code skips on any other non-zero
+//     exit too (internal/actions/update.go, stopStaleContainer), where
+//     docs/lifecycle-hooks.md says such a failure does not prevent the
+//     update; the scenario tests only 75.
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -378,12 +396,17 @@ func Watchtower() Profile {
 			// measured by the monitor-only scenario.
 			m.MonitorOnlyCountsUpdated = true
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks},
 		KnownFailures: []KnownFailure{{
 			Scenario: "TestGracefulStop",
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
 			Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/client.go#L184-L202",
 			Match:    `first sent SIGTERM \(15\), not its own stop signal`,
+		}, {
+			Scenario: "TestDependentsRestarted",
+			Reason:   "a container linked to the updated one on a user network is neither stopped nor restarted: Links() reads HostConfig.Links only, and the engine keeps a user network's links in the endpoint (measured)",
+			Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195",
+			Match:    `dependent dep-link \(linked to it\) was never stopped`,
 		}},
 	}
 }

@@ -95,13 +95,39 @@ func lifecycleHooks(t testing.TB, p harness.Profile) {
 		"skipped": {"pre-check " + oldS, "pre-update " + oldS, "post-check " + oldS},
 	}
 	for _, node := range []string{"hooked", "skipped"} {
-		res, err := w.cluster.Node(node).Exec(ctx, "cat", hookLog)
-		require.NoError(t, err)
-		got := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+		got := w.hookLines(ctx, node, len(want[node]))
 		require.Equal(t, short12(want[node]), short12(got),
 			"the lifecycle hooks of node %s ran as listed, want pre-check and pre-update in the old container, then post-update and post-check in the new one (old %.12s, new %.12s)",
 			node, before[node].ContainerID, after[node].ContainerID)
 	}
+}
+
+// hookLines reads a node's hook log until it has n lines: an updater may
+// run the post-check hooks after its trigger answered. If it never has
+// them, the lines there are are returned, for the comparison to show.
+func (w *world) hookLines(ctx context.Context, node string, n int) []string {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var lines []string
+	_, err := retry(ctx, 100*time.Millisecond, time.Second, func() (struct{}, error) {
+		res, err := w.cluster.Node(node).Exec(ctx, "cat", hookLog)
+		if err != nil {
+			return struct{}{}, err
+		}
+		lines = nil
+		if out := strings.TrimSpace(res.Stdout); out != "" {
+			lines = strings.Split(out, "\n")
+		}
+		if len(lines) < n {
+			return struct{}{}, fmt.Errorf("%d of %d lines", len(lines), n)
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		w.t.Logf("the hook log of node %s: %v", node, err)
+	}
+	return lines
 }
 
 // short12 shortens the container ids in hook lines, for readable diffs.

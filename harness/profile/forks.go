@@ -46,7 +46,17 @@ package profile
 // removed during a scan) breaks its scans; it lists every container on the
 // engine before filtering by scope, as 1.7.1 does, so it lacks
 // CapToleratesEngineChurn until shown.
+//
+// Dependents, cleanup and lifecycle hooks (measured by their scenarios,
+// 2026-11-23): containers in the node's network namespace and one naming
+// it in depends-on are restarted in order, but one linked to it on a user
+// network is not (as in 1.7.1); --cleanup removes the unused superseded
+// image and keeps the one in use; the hooks run in order and 75 skips,
+// but the post-check hooks run in the containers listed before the scan:
+// an updated container's post-check fails with "No such container: <old
+// id>" and never runs in the new one.
 func NicholasFedor() Profile {
+	const link = "https://github.com/nicholas-fedor/watchtower/tree/v1.21.0"
 	return Profile{
 		Name:  "nicholas-fedor-1.21.0",
 		Image: "nickfedor/watchtower:1.21.0",
@@ -63,7 +73,25 @@ func NicholasFedor() Profile {
 			m.Skipped = "watchtower_containers_skipped"
 			m.RegistryDown = CountedSkipped
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapRestartsDependents, CapCleanup, CapLifecycleHooks},
+		KnownFailures: []KnownFailure{userNetworkLinkNotRestarted(link), {
+			Scenario: "TestLifecycleHooks",
+			Reason:   "the post-check hook of an updated container runs in its old, removed container (\"No such container\") and never in the new one (measured)",
+			Link:     link,
+			// Exactly that: the hooked node's log ends at post-update.
+			Match: `actual\s*:\s*\[\]string\{"pre-check [0-9a-f]+", "pre-update [0-9a-f]+", "post-update [0-9a-f]+"\}`,
+		}},
+	}
+}
+
+// userNetworkLinkNotRestarted is the known failure of the watchtower
+// family's dependents: a link on a user network is not seen.
+func userNetworkLinkNotRestarted(link string) KnownFailure {
+	return KnownFailure{
+		Scenario: "TestDependentsRestarted",
+		Reason:   "a container linked to the updated one on a user network is neither stopped nor restarted: only the host config's links are read, and the engine keeps a user network's links in the endpoint (measured)",
+		Link:     link,
+		Match:    `dependent dep-link \(linked to it\) was never stopped`,
 	}
 }
 
@@ -171,9 +199,24 @@ func Openserbia1122() Profile {
 // The scenario suite (2026-11-23, the whole suite in parallel, engine load
 // average 11–20): every scenario passes (health-gated rollback included)
 // but concurrent trigger, skipped (no CapSkipBusyScan). No known failure.
+//
+// Dependents, cleanup and lifecycle hooks (measured by their scenarios,
+// 2026-11-23): containers in the node's network namespace and one naming
+// it in depends-on are restarted in order, but one linked to it on a user
+// network is not (as in 1.7.1); the hooks run in order and 75 skips; but
+// with --cleanup, the superseded image no container runs is still there
+// 30 s after an HTTP-triggered scan, and the log says nothing of images.
 func Openserbia1183() Profile {
 	p := openserbia("1.18.3")
 	p.UpdateFoundLog = `Found new image`
-	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback)
+	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapRestartsDependents, CapCleanup, CapLifecycleHooks)
+	const link = "https://github.com/openserbia/watchtower/tree/v1.18.3"
+	p.KnownFailures = append(p.KnownFailures, userNetworkLinkNotRestarted(link),
+		KnownFailure{
+			Scenario: "TestCleanupKeepsImagesInUse",
+			Reason:   "with --cleanup, the superseded image no container runs is not removed after an HTTP-triggered scan (measured; not traced in its source)",
+			Link:     link,
+			Match:    `cleanup did not remove it`,
+		})
 	return p
 }

@@ -402,12 +402,10 @@ func Watchtower() Profile {
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
 			Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/client.go#L184-L202",
 			Match:    `first sent SIGTERM \(15\), not its own stop signal`,
-		}, {
-			Scenario: "TestDependentsRestarted",
-			Reason:   "a container linked to the updated one on a user network is neither stopped nor restarted: Links() reads HostConfig.Links only, and the engine keeps a user network's links in the endpoint (measured)",
-			Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195",
-			Match:    `dependent dep-link \(linked to it\) was never stopped`,
-		}},
+		},
+			// Links() reads HostConfig.Links only.
+			userNetworkLinkNotRestarted("https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195"),
+		},
 	}
 }
 

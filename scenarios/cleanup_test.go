@@ -15,10 +15,6 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 )
 
-// enableLabel excludes a container from every watchtower-class updater
-// when false, with or without --label-enable.
-const enableLabel = "com.centurylinklabs.watchtower.enable"
-
 // TestCleanupKeepsImagesInUse: with the updater's cleanup flag, two app
 // containers are updated. The image the first ran is run by no one after
 // the update and must be gone; the image the second ran is still run by a
@@ -51,7 +47,8 @@ func cleanupKeepsImagesInUse(t testing.TB, p harness.Profile) {
 	for _, a := range []harness.AppSpec{
 		{Name: "lone", Image: lone.Ref},
 		{Name: "shared", Image: shared.Ref},
-		{Name: "keeper", Image: shared.Ref, Labels: map[string]string{enableLabel: "false"}},
+		// enable=false excludes it with or without --label-enable.
+		{Name: "keeper", Image: shared.Ref, Labels: map[string]string{EnableLabel: "false"}},
 	} {
 		ids[a.Name], err = w.sb.RunApp(ctx, a)
 		require.NoError(t, err)
@@ -86,7 +83,7 @@ func cleanupKeepsImagesInUse(t testing.TB, p harness.Profile) {
 		require.NoError(t, err, "container %s after the scan", name)
 		require.NotEqual(t, ids[name], now.Container.ID, "container %s was not updated: nothing was superseded", name)
 	}
-	require.Equal(t, sharedOld, image("keeper"), "container keeper (%s=false) was updated", enableLabel)
+	require.Equal(t, sharedOld, image("keeper"), "container keeper (%s=false) was updated", EnableLabel)
 
 	// An updater may clean up after its trigger answered: the image is
 	// given a while to go.

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 )
 
 // The lifecycle hook labels of the watchtower family
@@ -75,12 +74,7 @@ func lifecycleHooks(t testing.TB, p harness.Profile) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	before := w.nodes(ctx)
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
-	res := w.scan(ctx)
-	w.requireScanOK(res)
-	after := w.nodes(ctx)
+	before, after, v2 := w.updateNodes(ctx)
 
 	require.NotEqual(t, before["hooked"].ContainerID, after["hooked"].ContainerID, "node hooked was not recreated")
 	require.Equal(t, v2.Digest, after["hooked"].Digest, "node hooked runs the new version")

@@ -262,6 +262,18 @@ func (w *world) scan(ctx context.Context) harness.ScanResult {
 	return a.res
 }
 
+// updateNodes publishes version v2 of the node image, healthy, and
+// triggers a scan that must run: the nodes before and after it, and what
+// was published.
+func (w *world) updateNodes(ctx context.Context) (before, after map[string]nodeState, v2 harness.Published) {
+	w.t.Helper()
+	before = w.nodes(ctx)
+	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+	require.NoError(w.t, err)
+	w.requireScanOK(w.scan(ctx))
+	return before, w.nodes(ctx), v2
+}
+
 // requireScanOK asserts a trigger's answer says the scan ran, as the
 // profile's trigger.ok_statuses define it.
 func (w *world) requireScanOK(res harness.ScanResult) {

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/appconfig"
 )
 
 // EnableLabel is the label watchtower and its forks read with --label-enable.

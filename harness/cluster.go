@@ -261,6 +261,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, spec NodeSpec, allowDe
 	hcMod := func(hc *container.HostConfig) {
 		nodeflags.Apply(hc)
 		spec.Config.applyHost(hc, c.res)
+		hc.Binds = append(hc.Binds, spec.Binds...)
 	}
 	opts := []testcontainers.ContainerCustomizer{
 		c.e.tcLogger(),
@@ -268,16 +269,6 @@ func (c *Cluster) startNode(ctx context.Context, n *Node, spec NodeSpec, allowDe
 		testcontainers.WithLabels(l),
 		testcontainers.WithConfigModifier(cfgMod),
 		testcontainers.WithHostConfigModifier(hcMod),
-		testcontainers.WithConfigModifier(func(cfg *container.Config) {
-			cfg.Hostname = n.name
-			// A TTY makes systemd write its progress to the container's
-			// log (without one it has no console), which is how readiness
-			// is seen without exec'ing into a half-booted node.
-			cfg.Tty = true
-			cfg.StopSignal = nodeflags.StopSignal
-		}),
-		testcontainers.WithHostConfigModifier(nodeflags.Apply),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) { hc.Binds = append(hc.Binds, spec.Binds...) }),
 		// On the sandbox network, reachable by its short name.
 		testcontainers.CustomizeRequestOption(func(req *testcontainers.GenericContainerRequest) error {
 			req.Networks = []string{network}

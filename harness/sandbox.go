@@ -54,6 +54,9 @@ type Sandbox struct {
 	// (the updater's token file); it is removed with the sandbox.
 	stateDir string
 	registry *Registry
+	// engineProxy is the Docker API proxy the updater reaches the engine
+	// through, or nil (WithEngineProxy).
+	engineProxy *EngineProxy
 
 	mu        sync.Mutex
 	closed    bool
@@ -94,6 +97,9 @@ type sandboxConfig struct {
 	stateRoot string
 	guard     *EngineGuard
 	apiPort   int
+	// engineProxy: put the engine proxy between updater and engine
+	// (WithEngineProxy).
+	engineProxy bool
 }
 
 // Option configures NewSandbox.
@@ -226,6 +232,11 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	}
 	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort); err != nil {
 		return nil, err
+	}
+	if cfg.engineProxy {
+		if sb.engineProxy, err = startEngineProxy(ctx, sb.env(), sb.images); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.tb != nil {
 		cfg.tb.Cleanup(func() {

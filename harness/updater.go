@@ -36,6 +36,10 @@ type UpdaterOptions struct {
 	// LifecycleHooks adds the profile's flags.lifecycle_hooks.
 	LifecycleHooks bool
 	ExtraArgs      []string
+
+	// engineHost, set by StartUpdater for a sandbox with an engine proxy,
+	// is the updater's DOCKER_HOST instead of the engine's socket.
+	engineHost string
 }
 
 // updaterReady bounds the wait for the updater's API: an updater lists
@@ -99,6 +103,9 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 		// was made; they cannot change afterwards.
 		return nil, fmt.Errorf("updater profile %s: api.port is %d, but sandbox %s publishes the updater API on %d: make the sandbox with harness.WithUpdaterAPIPort(%d) (seatrial up does so for its --profile)", p.Name, p.API.Port, sb.desc.ID, published, p.API.Port)
 	}
+	if sb.engineProxy != nil {
+		o.engineHost = sb.engineProxy.apiHost
+	}
 	u, err := startUpdater(ctx, sb.env(), sb.registry.netnsID, sb.stateDir, image, p, o)
 	if err != nil {
 		return nil, err
@@ -144,6 +151,11 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 	for k, v := range p.Env {
 		env[k] = v
 	}
+	if o.engineHost != "" {
+		// Through the engine proxy, whatever the profile says: the
+		// scenario asked for it.
+		env["DOCKER_HOST"] = o.engineHost
+	}
 	ctr, err := testcontainers.Run(ctx, image,
 		e.tcLogger(),
 		testcontainers.WithName(e.desc.ID+"-updater"),
@@ -155,6 +167,10 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 			// registry here too, and the namespace's holder publishes our
 			// API port.
 			hc.NetworkMode = container.NetworkMode("container:" + netnsID)
+			if o.engineHost != "" {
+				// No socket: every call goes through the proxy.
+				return
+			}
 			// The updater drives the engine through its socket.
 			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"})
 		}),

@@ -104,6 +104,16 @@ func (b *builder) goImageSpec(imgName string) (goImage, error) {
 			entrypoint: []string{"/refupdater"},
 			ports:      []string{"8080/tcp"},
 		}, nil
+	case EngineProxy:
+		return goImage{
+			modDir:     b.root,
+			pkg:        "./" + filepath.ToSlash(goPackageDir(EngineProxy)),
+			binary:     "engineproxy",
+			entrypoint: []string{"/engineproxy"},
+			// 2375: the Engine API it forwards (--listen-tcp); 9375: its
+			// control API (rules, calls, /metrics).
+			ports: []string{"2375/tcp", "9375/tcp"},
+		}, nil
 	}
 	return goImage{}, fmt.Errorf("no Go image called %q", imgName)
 }

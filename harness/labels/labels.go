@@ -85,6 +85,9 @@ const (
 	// and published ports; the registry and the updater join it.
 	RoleNetNS = "netns"
 	RoleProbe = "probe"
+	// RoleEngineProxy is the Docker API proxy between a sandbox's updater
+	// and the engine (harness.WithEngineProxy).
+	RoleEngineProxy = "engineproxy"
 )
 
 // Owner kinds.

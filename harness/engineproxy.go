@@ -1,0 +1,213 @@
+package harness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+
+	"github.com/seatrial-dev/seatrial/harness/engine"
+	"github.com/seatrial-dev/seatrial/harness/images"
+	"github.com/seatrial-dev/seatrial/harness/labels"
+)
+
+// The engine proxy's ports inside its container (fixtures/engineproxy).
+const (
+	engineProxyAPIPort     = "2375"
+	engineProxyControlPort = "9375/tcp"
+)
+
+// engineProxyReady bounds the wait for the proxy's control API: it asks
+// the engine its version, then serves, in well under a second.
+var engineProxyReady = readiness{bound: time.Minute, first: 10 * time.Millisecond, longest: 500 * time.Millisecond}
+
+// WithEngineProxy puts seatrial's Docker API proxy (fixtures/engineproxy)
+// between the sandbox's updater and the engine: the updater is given
+// DOCKER_HOST=tcp://<proxy>:2375 and no engine socket, so every call it
+// makes passes the proxy, which records it and, by rule
+// (Sandbox.InjectEngineFault), refuses API versions, fails calls, answers
+// 503, drops connections or delays. Off by default: the proxy is one more
+// container and one more hop, and only engine-fault scenarios need it.
+func WithEngineProxy() Option { return func(c *sandboxConfig) { c.engineProxy = true } }
+
+// EngineProxy is a sandbox's running engine proxy.
+type EngineProxy struct {
+	id         string
+	apiHost    string // DOCKER_HOST for the updater
+	controlURL string // as reachable from the host
+	http       *http.Client
+}
+
+// ControlURL is the proxy's control API (rules, calls, /metrics) as
+// reachable from the host.
+func (p *EngineProxy) ControlURL() string { return p.controlURL }
+
+// startEngineProxy runs the proxy on the sandbox's network (the updater,
+// in the namespace holder's namespace, reaches it there by name), with the
+// engine's socket mounted, and its control API published on a loopback
+// port the engine picks.
+func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineProxy, error) {
+	img, err := set.Get(images.EngineProxy)
+	if err != nil {
+		return nil, err
+	}
+	name := e.desc.ID + "-engineproxy"
+	ctr, err := testcontainers.Run(ctx, img.Ref,
+		e.tcLogger(),
+		testcontainers.WithName(name),
+		testcontainers.WithLabels(e.desc.Labels(labels.RoleEngineProxy)),
+		testcontainers.WithCmd("--listen-tcp", ":"+engineProxyAPIPort, "--control", ":9375"),
+		testcontainers.WithExposedPorts(engineProxyControlPort),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode(e.desc.ID)
+			// The proxy forwards to the real engine through its socket.
+			hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: "/var/run/docker.sock", Target: "/var/run/docker.sock"})
+			// Control API on loopback only, on a port the engine picks
+			// (nothing records it in a label: it is read back below).
+			hc.PortBindings = network.PortMap{
+				network.MustParsePort(engineProxyControlPort): {{HostIP: netip.MustParseAddr("127.0.0.1")}},
+			}
+		}),
+	)
+	p := &EngineProxy{apiHost: "tcp://" + name + ":" + engineProxyAPIPort, http: &http.Client{Timeout: 30 * time.Second}}
+	if ctr != nil {
+		p.id = ctr.GetContainerID()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start engine proxy: %w", err)
+	}
+	port, err := ctr.MappedPort(ctx, engineProxyControlPort)
+	if err != nil {
+		return nil, fmt.Errorf("engine proxy: its control port: %w", err)
+	}
+	p.controlURL = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
+	err = waitReady(ctx, "the engine proxy's control API to answer GET "+p.controlURL+"/healthz", engineProxyReady, func(ctx context.Context) error {
+		st, _, err := p.do(ctx, http.MethodGet, "/healthz", "")
+		if err == nil && st != http.StatusOK {
+			err = fmt.Errorf("status %d", st)
+		}
+		if err == nil {
+			return nil
+		}
+		return errors.Join(err, exited(ctx, e.cli, p.id))
+	})
+	if err != nil {
+		logs, _ := engine.Logs(context.WithoutCancel(ctx), e.cli, p.id)
+		return nil, fmt.Errorf("%w\nthe engine proxy's log:\n%s", err, tail(logs, 20))
+	}
+	e.logf("engine proxy: API %s, control %s", p.apiHost, p.controlURL)
+	return p, nil
+}
+
+func (p *EngineProxy) do(ctx context.Context, method, path, body string) (int, string, error) {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.controlURL+path, rd)
+	if err != nil {
+		return 0, "", err
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, string(b), err
+}
+
+// errNoEngineProxy is returned by the engine-fault calls of a sandbox made
+// without WithEngineProxy.
+var errNoEngineProxy = errors.New("the sandbox has no engine proxy: make it with harness.WithEngineProxy()")
+
+// EngineProxy returns the sandbox's engine proxy, or nil if it has none.
+func (sb *Sandbox) EngineProxy() *EngineProxy { return sb.engineProxy }
+
+// InjectEngineFault adds rule (the engine proxy's rule language, e.g.
+// "fail call=create first=1"; see fixtures/engineproxy/README.md) to the
+// rules in force. A rule the proxy refuses is an error that quotes the
+// rule and the proxy's reason.
+func (sb *Sandbox) InjectEngineFault(ctx context.Context, rule string) error {
+	if sb.engineProxy == nil {
+		return errNoEngineProxy
+	}
+	st, body, err := sb.engineProxy.do(ctx, http.MethodPost, "/rules", rule)
+	if err != nil {
+		return fmt.Errorf("engine fault %q: %w", rule, err)
+	}
+	if st == http.StatusBadRequest {
+		return fmt.Errorf("engine fault %q: the proxy refused it: %s", rule, strings.TrimSpace(body))
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("engine fault %q: the proxy answered %d: %s", rule, st, tail(body, 5))
+	}
+	return nil
+}
+
+// ClearEngineFaults lifts every engine fault in force.
+func (sb *Sandbox) ClearEngineFaults(ctx context.Context) error {
+	if sb.engineProxy == nil {
+		return errNoEngineProxy
+	}
+	st, body, err := sb.engineProxy.do(ctx, http.MethodDelete, "/rules", "")
+	if err != nil {
+		return fmt.Errorf("clear engine faults: %w", err)
+	}
+	if st != http.StatusNoContent && st != http.StatusOK {
+		return fmt.Errorf("clear engine faults: the proxy answered %d: %s", st, tail(body, 5))
+	}
+	return nil
+}
+
+// EngineCall is one Engine API call the updater made, as the proxy
+// recorded it.
+type EngineCall struct {
+	Seq        int64     `json:"seq"`
+	Time       time.Time `json:"time"`
+	Method     string    `json:"method"`
+	Path       string    `json:"path"` // as sent: version prefix and query included
+	Version    string    `json:"version,omitempty"`
+	Status     int       `json:"status"` // 0: dropped before any answer
+	DurationMS float64   `json:"duration_ms"`
+	Fault      string    `json:"fault,omitempty"` // the rules that acted on it
+}
+
+// String is the call as a timeline line: "POST /v1.41/containers/create?name=x 409 [1-fail-create]".
+func (c EngineCall) String() string {
+	s := fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status)
+	if c.Fault != "" {
+		s += " [" + c.Fault + "]"
+	}
+	return s
+}
+
+// EngineCalls returns the Engine API calls the proxy kept (the last 1000),
+// oldest first.
+func (sb *Sandbox) EngineCalls(ctx context.Context) ([]EngineCall, error) {
+	if sb.engineProxy == nil {
+		return nil, errNoEngineProxy
+	}
+	st, body, err := sb.engineProxy.do(ctx, http.MethodGet, "/calls", "")
+	if err != nil {
+		return nil, fmt.Errorf("engine calls: %w", err)
+	}
+	if st != http.StatusOK {
+		return nil, fmt.Errorf("engine calls: the proxy answered %d: %s", st, tail(body, 5))
+	}
+	var calls []EngineCall
+	if err := json.Unmarshal([]byte(body), &calls); err != nil {
+		return nil, fmt.Errorf("engine calls: %w", err)
+	}
+	return calls, nil
+}

@@ -14,8 +14,10 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/seatrial-dev/seatrial/harness/descriptor"
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/labels"
@@ -107,6 +109,32 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 	}
 	e.logf("engine proxy: API %s, control %s", p.apiHost, p.controlURL)
 	return p, nil
+}
+
+// openEngineProxy finds the engine proxy of a sandbox made earlier (its
+// role label) and its control port (the engine's port binding), or nil if
+// it has none.
+func openEngineProxy(ctx context.Context, e partEnv, d descriptor.Sandbox) (*EngineProxy, error) {
+	for _, c := range d.Containers {
+		if c.Role != labels.RoleEngineProxy {
+			continue
+		}
+		insp, err := e.cli.ContainerInspect(ctx, c.ID, client.ContainerInspectOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("engine proxy of sandbox %s: %w", d.ID, err)
+		}
+		p := &EngineProxy{id: c.ID, apiHost: "tcp://" + c.Name + ":" + engineProxyAPIPort, http: &http.Client{Timeout: 30 * time.Second}}
+		if ns := insp.Container.NetworkSettings; ns != nil {
+			for _, b := range ns.Ports[network.MustParsePort(engineProxyControlPort)] {
+				p.controlURL = "http://127.0.0.1:" + b.HostPort
+			}
+		}
+		if p.controlURL == "" {
+			return nil, fmt.Errorf("engine proxy %s of sandbox %s publishes no control port (is it running?)", c.Name, d.ID)
+		}
+		return p, nil
+	}
+	return nil, nil
 }
 
 func (p *EngineProxy) do(ctx context.Context, method, path, body string) (int, string, error) {

@@ -67,6 +67,9 @@ func OpenSandbox(ctx context.Context, cli *client.Client, id string, opts ...Opt
 			return nil, err
 		}
 	}
+	if sb.engineProxy, err = openEngineProxy(ctx, e, d); err != nil {
+		return nil, err
+	}
 	return sb, nil
 }
 

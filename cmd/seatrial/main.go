@@ -75,6 +75,7 @@ commands after it bring one sandbox up by hand to watch an update happen.`,
 	})
 	root.AddCommand(
 		newDownCmd(),
+		newFaultCmd(),
 		newImagesCmd(),
 		newJUnitMergeCmd(),
 		newLsCmd(),

@@ -51,6 +51,7 @@ type upFlags struct {
 	profile, name         string
 	nodes                 int
 	asJSON, wait, verbose bool
+	engineProxy           bool // --engine-proxy
 }
 
 func newUpCmd() *cobra.Command {
@@ -69,6 +70,7 @@ func newUpCmd() *cobra.Command {
 	fl.IntVar(&f.nodes, "nodes", 2, "nodes in the cluster: a controller and N-1 workers")
 	fl.StringVar(&f.name, "name", "", "sandbox id (letters, digits, '-', '_'); default a random st-XXXXXXXXXX")
 	fl.BoolVar(&f.asJSON, "json", false, "print what was made as JSON")
+	fl.BoolVar(&f.engineProxy, "engine-proxy", false, "put the engine proxy between the updater and the engine (for seatrial fault --engine)")
 	fl.BoolVar(&f.wait, "wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the harness (container creation, readiness waits)")
 	return cmd
@@ -114,6 +116,9 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 		harness.WithOwnerKind(labels.OwnerPerson),
 		// The namespace publishes the profile's API port when it is made.
 		harness.WithUpdaterAPIPort(profile.API.Port),
+	}
+	if f.engineProxy {
+		opts = append(opts, harness.WithEngineProxy())
 	}
 	if f.verbose {
 		opts = append(opts, harness.WithLog(stderr))

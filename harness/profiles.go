@@ -27,6 +27,10 @@ const (
 	CapRestartsDependents   = profile.CapRestartsDependents
 	CapCleanup              = profile.CapCleanup
 	CapLifecycleHooks       = profile.CapLifecycleHooks
+	// CapSurvivesRefusedRecreate is profile.CapSurvivesRefusedRecreate.
+	CapSurvivesRefusedRecreate = profile.CapSurvivesRefusedRecreate
+	// CapSurvivesFlakyEngine is profile.CapSurvivesFlakyEngine.
+	CapSurvivesFlakyEngine = profile.CapSurvivesFlakyEngine
 )
 
 // DefaultProfile is profile.Default.

@@ -74,6 +74,8 @@ type worldSpec struct {
 	scanFailuresExpected bool
 	// nodeLossGrace: see the constant; zero means nodeLossGrace.
 	nodeLossGrace time.Duration
+	// sandbox adds options to the sandbox (harness.WithEngineProxy).
+	sandbox []harness.Option
 }
 
 // world is one scenario's sandbox: a cluster of systemd nodes, an updater
@@ -97,7 +99,7 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	sb, err := harness.NewSandbox(ctx, append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port))...)
+	sb, err := harness.NewSandbox(ctx, append(append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port)), spec.sandbox...)...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb, spec: spec}
 	if n, ok := t.(interface{ noteWorld(*world) }); ok {

@@ -64,6 +64,16 @@ const (
 	// pre-update, post-update and post-check hook labels run in order, and
 	// a pre-update hook that exits 75 skips its container's update.
 	CapLifecycleHooks Capability = "lifecycle-hooks"
+	// CapSurvivesRefusedRecreate: when the engine refuses the
+	// replacement's create or start, the updater loses nothing (the old
+	// container runs again, or is left stopped with its name and
+	// configuration) and counts or reports the failure. Measured by
+	// TestRecreateRefused through the engine proxy.
+	CapSurvivesRefusedRecreate Capability = "survives-refused-recreate"
+	// CapSurvivesFlakyEngine: a 503 or a dropped connection from the
+	// engine in the middle of a scan neither kills nor restarts the
+	// updater, and the next scan works. Measured by TestEngineFlaky.
+	CapSurvivesFlakyEngine Capability = "survives-flaky-engine"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -375,7 +385,18 @@ func (p Profile) Missing(caps ...Capability) string {
 //     container (counted as failed). Its code skips on any other non-zero
 //     exit too (internal/actions/update.go, stopStaleContainer), where
 //     docs/lifecycle-hooks.md says such a failure does not prevent the
-//     update; the scenario tests only 75.
+//     update; the scenario tests only 75;
+//   - through the engine proxy (2026-11-23), when the engine refuses the
+//     replacement's create (409 name conflict, TestRecreateRefused/create)
+//     it has already removed the old container: "the updater removed node
+//     worker-0 and did not recreate it" (its log: "Conflict. The container
+//     name ... is already in use", then "Session done Failed=1"); when it
+//     refuses the start (/start), the old container is gone and the new
+//     one stays created, not running. So it lacks
+//     CapSurvivesRefusedRecreate;
+//   - a 503 and a dropped connection on the scan's container list are
+//     logged, the trigger answers 200, the process runs on (no restart),
+//     and the next scan updates (TestEngineFlaky): CapSurvivesFlakyEngine.
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -396,7 +417,7 @@ func Watchtower() Profile {
 			// measured by the monitor-only scenario.
 			m.MonitorOnlyCountsUpdated = true
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine},
 		KnownFailures: []KnownFailure{{
 			Scenario: "TestGracefulStop",
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
@@ -430,7 +451,7 @@ func Reference() Profile {
 			m.RegistryDown = CountedFailed
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
-			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks},
+			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine},
 	}
 }
 
@@ -526,7 +547,7 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 }
 
 var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop,
-	CapRestartsDependents, CapCleanup, CapLifecycleHooks}
+	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }

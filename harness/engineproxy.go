@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -138,21 +137,7 @@ func openEngineProxy(ctx context.Context, e partEnv, d descriptor.Sandbox) (*Eng
 }
 
 func (p *EngineProxy) do(ctx context.Context, method, path, body string) (int, string, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, p.controlURL+path, rd)
-	if err != nil {
-		return 0, "", err
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return resp.StatusCode, string(b), err
+	return sendHTTP(ctx, p.http, method, p.controlURL+path, body, nil)
 }
 
 // errNoEngineProxy is returned by the engine-fault calls of a sandbox made

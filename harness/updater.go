@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -324,23 +323,8 @@ func (u *Updater) Metrics(ctx context.Context) (string, error) {
 // do sends a request to the updater's API with the token where the
 // profile says it goes.
 func (u *Updater) do(ctx context.Context, method, path, body string) (int, string, error) {
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.apiURL+path, rd)
-	if err != nil {
-		return 0, "", err
-	}
 	tok := u.profile.API.Token
-	req.Header.Set(tok.Header, tok.Value(u.token))
-	resp, err := u.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	return resp.StatusCode, string(b), err
+	return sendHTTP(ctx, u.http, method, u.apiURL+path, body, http.Header{tok.Header: {tok.Value(u.token)}})
 }
 
 // Logs returns the updater's log (stdout and stderr).

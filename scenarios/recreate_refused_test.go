@@ -100,7 +100,8 @@ func recreateRefused(t testing.TB, p harness.Profile, rule, call string) {
 	require.Less(t, updated, len(before), "every node was updated, though the engine refused a replacement")
 
 	md := w.scrapeAfterScans(ctx, 1)
-	counted := w.gauge(md, p.Metrics.Failed)
+	counted, _, err := md.GetPrometheusInteger(p.Metrics.Failed, w.updaterLabels())
+	require.NoError(t, err, "the updater's %s", p.Metrics.Failed)
 	answered, inAnswer := failedInAnswer(res.Body)
 	require.True(t, counted >= 1 || (inAnswer && answered >= 1),
 		"the refused replacement is not visible: %s = %d, and the trigger's answer (%d) says no failure: %s", p.Metrics.Failed, counted, res.Status, oneLine(res.Body, 200))

@@ -156,6 +156,10 @@ func openserbia(version string) Profile {
 // answered", the updater's log holding the 1.44 error (KNOWN below);
 // monitor-only (updated counts the stale containers) and no-op scan (no
 // recreate) pass; concurrent trigger is skipped (no CapSkipBusyScan).
+// Later the same day, update twice and label rules (issue 18) failed the
+// same way at their first recreate (KNOWN below); the scenarios of issues
+// 14 and 17 need capabilities this profile does not claim, unmeasured
+// here since every recreate fails.
 //
 // "Found new <image> image (<id>)" is logged at info (src:
 // pkg/container/client.go:531; measured). Health-gated rollback is in its
@@ -178,7 +182,7 @@ func Openserbia1122() Profile {
 	// watchtower_rollbacks_total), so the rollback scenario runs, and
 	// fails the same way: the broken version is never created.
 	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback)
-	for _, sc := range []string{"TestFullScan", "TestLabelFilters", "TestScopeIsolation", "TestRegistryDownDuringScan", "TestNodeLoss", "TestHealthGatedRollback"} {
+	for _, sc := range []string{"TestFullScan", "TestLabelFilters", "TestScopeIsolation", "TestRegistryDownDuringScan", "TestNodeLoss", "TestHealthGatedRollback", "TestUpdateTwice", "TestLabelRules"} {
 		p.KnownFailures = append(p.KnownFailures, KnownFailure{Scenario: sc, Reason: reason, Link: link, Match: match})
 	}
 	return p

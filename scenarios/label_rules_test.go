@@ -74,6 +74,11 @@ func labelRulesInMode(t testing.TB, p harness.Profile, labelEnable bool) {
 	before := w.nodes(ctx)
 	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
+	for _, r := range labelRules {
+		if want := map[bool]bool{false: r.off, true: r.on}[labelEnable]; !want {
+			w.keepUntouched(r.node, fmt.Sprintf("node %s (%s) with %s was replaced; the rule: %s", r.node, labelList(r.labels), mode, r.rule))
+		}
+	}
 	since := time.Now()
 	res := w.scan(ctx)
 	w.requireScanOK(res)

@@ -56,7 +56,9 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 		body: func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) },
 		says: "node enable-false (com.centurylinklabs.watchtower.enable=false) with --label-enable off was replaced; the rule: enable=false excludes a container whether --label-enable is on or off",
 		evidence: func(ev monitor.Event) bool {
-			return ev.Kind == monitor.EventContainerStop && ev.Node == "enable-false"
+			// The first sign of the stop: the engine's kill (the stop
+			// signal) comes before its stop event.
+			return (ev.Kind == monitor.EventContainerKill || ev.Kind == monitor.EventContainerStop) && ev.Node == "enable-false"
 		},
 	}, {
 		name: "CountsOutOfScopeAsScanned", fault: "count-out-of-scope", body: fullScan,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -93,6 +94,35 @@ type world struct {
 	first metricclient.MetricData
 	// scrapes counts the scrapes, to name them (see scrapeOrigin).
 	scrapes atomic.Int32
+	// untouched maps a node the scenario's rules keep out of the update
+	// to the words of the failure if the updater stops it anyway (see
+	// keepUntouched).
+	untouched map[string]string
+}
+
+// keepUntouched says that no rule lets the updater stop node: from now
+// on every wait of the world fails as soon as it does, with why, instead
+// of when the scan's answer is judged (a scan of many nodes can take long
+// after the evidence). Call it before the scan, from the test's goroutine.
+func (w *world) keepUntouched(node, why string) {
+	if w.untouched == nil {
+		w.untouched = map[string]string{}
+	}
+	w.untouched[node] = why
+}
+
+// touched matches an untouched node's container being stopped or
+// removed.
+func (w *world) touched() monitor.Predicate {
+	untouched := maps.Clone(w.untouched)
+	return monitor.Matching("a node no rule lets the updater touch to be stopped", func(ev monitor.Event) bool {
+		switch ev.Kind {
+		case monitor.EventContainerKill, monitor.EventContainerStop, monitor.EventContainerDestroy:
+			_, ok := untouched[ev.Node]
+			return ok
+		}
+		return false
+	})
 }
 
 func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
@@ -370,6 +400,9 @@ type expectation struct {
 // updater's last relevant log lines.
 func (w *world) expect(p monitor.Predicate, opts ...monitor.WaitOption) expectation {
 	opts = append(opts, monitor.FailOn(monitor.Contradictions(w.spec.scanFailuresExpected)...))
+	if len(w.untouched) > 0 {
+		opts = append(opts, monitor.FailOn(w.touched()))
+	}
 	return expectation{w: w, e: w.watcher.Expect(p, opts...)}
 }
 
@@ -378,6 +411,11 @@ func (x expectation) wait(ctx context.Context) (monitor.Event, error) {
 	var c *monitor.ContradictionError
 	if errors.As(err, &c) && x.w.updater != nil {
 		c.Context = x.w.updaterLogTail(ctx)
+	}
+	if c != nil {
+		if why, ok := x.w.untouched[c.Event.Node]; ok && c.Event.Node != "" {
+			return ev, fmt.Errorf("%s (the updater stopped it: %w)", why, err)
+		}
 	}
 	return ev, err
 }

@@ -35,6 +35,20 @@ import (
 // gap is judged at once (see world.trigger).
 const nodeLossGrace = 10 * time.Second
 
+// stopAllFirst is how long an updater may take to stop one stale node. An
+// updater may stop every stale node before it creates any replacement
+// (watchtower does: stopStaleContainers, then restartStaleContainers),
+// each stop taking up to its stop timeout (watchtower's default 10 s), so
+// the first node removed can wait that long per node for its
+// replacement; worldNodeLossGrace adds it per node.
+const stopAllFirst = 10 * time.Second
+
+// worldNodeLossGrace is the node-loss grace of a world of n nodes, unless
+// its spec sets one.
+func worldNodeLossGrace(n int) time.Duration {
+	return nodeLossGrace + time.Duration(n)*stopAllFirst
+}
+
 // forEachProfile runs fn once per profile under test that the run
 // selected, as a parallel subtest named after the profile. A profile that lacks one of caps is
 // skipped with the reason. fn's outcome is judged against the profile's
@@ -141,7 +155,12 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	// Cleanups (not t.Context(), cancelled before them): it stops after the
 	// artifacts are written.
 	wctx, wcancel := context.WithCancel(context.Background())
-	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNetworks(sb.Network()), monitor.WithNodeLossGrace(cmp.Or(spec.nodeLossGrace, nodeLossGrace)))
+	nodes := spec.nodes
+	if nodes == nil {
+		nodes = []harness.NodeSpec{{Name: "controller"}, {Name: "worker-0"}}
+	}
+	grace := cmp.Or(spec.nodeLossGrace, worldNodeLossGrace(len(nodes)))
+	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNetworks(sb.Network()), monitor.WithNodeLossGrace(grace))
 	require.NoError(t, w.watcher.Start(wctx, nil))
 	t.Cleanup(func() {
 		wcancel()
@@ -153,10 +172,6 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 
 	w.v1, err = sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
-	nodes := spec.nodes
-	if nodes == nil {
-		nodes = []harness.NodeSpec{{Name: "controller"}, {Name: "worker-0"}}
-	}
 	w.cluster, err = sb.StartCluster(ctx, harness.ClusterSpec{Nodes: nodes})
 	require.NoError(t, err)
 	var targets []monitor.NodeTarget

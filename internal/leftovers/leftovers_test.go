@@ -66,6 +66,11 @@ func helperMakeNetwork(who string) error {
 		return err
 	}
 	fmt.Println(id)
+	// Stay alive a few of the checker's polls, as a process that makes a
+	// sandbox does (it starts a registry, nodes: seconds): the checker
+	// learns its descendants by polling /proc every 100 ms, and a helper
+	// that exits within one poll goes unseen (see descendants).
+	time.Sleep(500 * time.Millisecond)
 	return nil
 }
 

@@ -2,11 +2,13 @@ package scenarios
 
 import (
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
@@ -14,8 +16,7 @@ import (
 // means, so that a failed assertion names the metric, the profile's name
 // for it, the sandbox, the scrape and the sense, never a bare number.
 type metric struct {
-	key    string // the profile's name for it: "metrics.scanned"
-	name   func(harness.Profile) string
+	key    string // the profile's key for it: "metrics.scanned"
 	sense  string // what the number counts
 	ifMore string // what a value above the wanted one suggests
 	ifLess string // and below it
@@ -23,47 +24,50 @@ type metric struct {
 
 var (
 	mScanned = metric{
-		key: "metrics.scanned", name: func(p harness.Profile) string { return p.Metrics.Scanned },
+		key:    "metrics.scanned",
 		sense:  "containers scanned in this sandbox's last scan",
 		ifMore: "the updater also counted containers outside its scope, or excluded ones?",
 		ifLess: "the updater skipped containers of its scope?",
 	}
 	mUpdated = metric{
-		key: "metrics.updated", name: func(p harness.Profile) string { return p.Metrics.Updated },
+		key:    "metrics.updated",
 		sense:  "containers updated in this sandbox's last scan",
 		ifMore: "the updater counted (or replaced) containers it should have left alone?",
 		ifLess: "a container was not updated, or not counted?",
 	}
 	mFailed = metric{
-		key: "metrics.failed", name: func(p harness.Profile) string { return p.Metrics.Failed },
+		key:    "metrics.failed",
 		sense:  "containers whose update failed in this sandbox's last scan",
 		ifMore: "an update failed: see the updater's log",
 		ifLess: "a failure went uncounted?",
 	}
 	mSkipped = metric{
-		key: "metrics.skipped", name: func(p harness.Profile) string { return p.Metrics.Skipped },
+		key:   "metrics.skipped",
 		sense: "containers skipped in this sandbox's last scan",
 	}
 	mScansTotal = metric{
-		key: "metrics.scans_total", name: func(p harness.Profile) string { return p.Metrics.ScansTotal },
+		key:    "metrics.scans_total",
 		sense:  "scans this sandbox's updater ran",
 		ifMore: "the updater scanned more often than it was triggered?",
 		ifLess: "a triggered scan was not run, or not counted?",
 	}
 	mScansSkipped = metric{
-		key: "metrics.scans_skipped", name: func(p harness.Profile) string { return p.Metrics.ScansSkipped },
+		key:   "metrics.scans_skipped",
 		sense: "scan triggers this sandbox's updater skipped because a scan was running",
 	}
 	mRollbacks = metric{
-		key: "metrics.rollbacks", name: func(p harness.Profile) string { return p.Metrics.Rollbacks },
+		key:    "metrics.rollbacks",
 		sense:  "rollbacks by this sandbox's updater",
 		ifLess: "the rejected version was not rolled back, or the rollback not counted?",
 	}
 )
 
+// nameIn is the metric's name in profile p ("" if p names none).
+func (m metric) nameIn(p harness.Profile) string { return p.Metrics.Named()[m.key] }
+
 // wantOf designates this sandbox's updater series of m, with its sense.
 func (w *world) wantOf(m metric) metricclient.WantMetric {
-	want := w.want(m.name(w.profile))
+	want := w.want(m.nameIn(w.profile))
 	want.Key, want.Sense, want.IfMore, want.IfLess = m.key, m.sense, m.ifMore, m.ifLess
 	return want
 }
@@ -99,4 +103,21 @@ func (w *world) requireRegistryDelta(before, after metricclient.MetricData, matc
 // scrapeOrigin names a scrape of this world for failures.
 func (w *world) scrapeOrigin() string {
 	return fmt.Sprintf("scrape %d of the metrics server at %s", w.scrapes.Add(1), time.Now().UTC().Format("15:04:05.0"))
+}
+
+// TestMetricKeysAreProfileKeys: each metric's key is one a shipped
+// profile names (nameIn looks it up by key, so a misspelt key would read
+// as a metric no profile has).
+func TestMetricKeysAreProfileKeys(t *testing.T) {
+	named := map[string]bool{}
+	for _, p := range profile.Profiles() {
+		for k := range p.Metrics.Named() {
+			named[k] = true
+		}
+	}
+	for _, m := range []metric{mScanned, mUpdated, mFailed, mSkipped, mScansTotal, mScansSkipped, mRollbacks} {
+		if !named[m.key] {
+			t.Errorf("metric key %q is named by no shipped profile", m.key)
+		}
+	}
 }

@@ -406,3 +406,44 @@ func isNotFound(err error) bool { return cerrdefs.IsNotFound(err) }
 func isGoing(err error) bool {
 	return cerrdefs.IsNotFound(err) || (cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress"))
 }
+
+// pruneOrphanVolumes removes the volumes of sandboxes the descriptor no
+// longer finds (every container and network gone, a volume left: a
+// removal that failed half-way), under the rule Prune applies to
+// sandboxes: their owner is gone and was a process, or all is set.
+func pruneOrphanVolumes(ctx context.Context, cli *client.Client, known []SandboxInfo, all bool) ([]Removed, error) {
+	list, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: descriptor.Filter("")})
+	if err != nil {
+		return nil, fmt.Errorf("list sandbox volumes: %w", err)
+	}
+	byID := map[string]*Removed{}
+	var ids []string
+	var errs []error
+	for _, v := range list.Items {
+		id := v.Labels[labels.Sandbox]
+		if slices.ContainsFunc(known, func(s SandboxInfo) bool { return s.ID == id }) {
+			continue
+		}
+		owner, oerr := labels.OwnerFromLabels(v.Labels)
+		alive := oerr == nil && owner.Alive()
+		if !all && oerr == nil && (owner.Kind == labels.OwnerPerson || alive) {
+			continue
+		}
+		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isGoing(err) {
+			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
+			continue
+		}
+		r := byID[id]
+		if r == nil {
+			r = &Removed{Sandbox: id, Owner: owner, OwnerAlive: alive}
+			byID[id] = r
+			ids = append(ids, id)
+		}
+		r.Volumes = append(r.Volumes, v.Name)
+	}
+	out := make([]Removed, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, *byID[id])
+	}
+	return out, errors.Join(errs...)
+}

@@ -36,6 +36,7 @@ const (
 const (
 	nodePackagesFile = "packages.txt"
 	nodeMaskFile     = "masked-units.txt"
+	nodeGenMaskFile  = "masked-generators.txt"
 	nodeUnitFile     = "seatrial-app.service"
 )
 
@@ -119,6 +120,10 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 	if err != nil {
 		return nil, err
 	}
+	maskedGens, err := readList(filepath.Join(b.nodeDir(), nodeGenMaskFile))
+	if err != nil {
+		return nil, err
+	}
 
 	// The app layer: binary, unit, the unit's enablement and the masks.
 	// `systemctl enable` would need a running systemd or a chroot, so the
@@ -139,6 +144,12 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 		// A unit linked to /dev/null is masked: systemd never starts it.
 		files = append(files, layerFile{name: "etc/systemd/system/" + u, link: "/dev/null"})
 	}
+	files = append(files, layerFile{name: "etc/systemd/system-generators/", mode: 0o755})
+	for _, g := range maskedGens {
+		// A generator in /etc linked to /dev/null hides the one of the
+		// same name in /lib: systemd does not run it.
+		files = append(files, layerFile{name: "etc/systemd/system-generators/" + g, link: "/dev/null"})
+	}
 	appLayer, err := newLayer(files)
 	if err != nil {
 		return nil, err
@@ -149,7 +160,7 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 			Created:   v1.Time{Time: layerTime},
 		}},
 		mutate.Addendum{Layer: appLayer, History: v1.History{
-			CreatedBy: "seatrial: seatrial-app.service, masked units",
+			CreatedBy: "seatrial: seatrial-app.service, masked units and generators",
 			Created:   v1.Time{Time: layerTime},
 		}},
 	)

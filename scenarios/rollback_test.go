@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
@@ -22,7 +23,9 @@ func TestHealthGatedRollback(t *testing.T) {
 
 func healthGatedRollback(t testing.TB, p harness.Profile) {
 	w := newWorld(t, p, worldSpec{
-		nodes:                []harness.NodeSpec{{Name: "controller"}},
+		// Checked every second, not every 5 s as the image says: the
+		// updater's gate and this scenario wait on the verdicts.
+		nodes:                []harness.NodeSpec{{Name: "controller", Config: &harness.NodeConfig{Healthcheck: &container.HealthConfig{Interval: time.Second}}}},
 		updater:              harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
 		scanFailuresExpected: true,
 	})

@@ -19,9 +19,11 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/internal/testenv"
 	"github.com/seatrial-dev/seatrial/metricclient"
@@ -172,17 +174,30 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 
 	w.v1, err = sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
-	w.cluster, err = sb.StartCluster(ctx, harness.ClusterSpec{Nodes: nodes})
-	require.NoError(t, err)
-	var targets []monitor.NodeTarget
-	for _, n := range w.cluster.Nodes() {
-		targets = append(targets, monitor.NodeTarget{ShortName: n.Name(), Container: n.ContainerName()})
-	}
-	require.NoError(t, w.watcher.AddNodes(wctx, targets))
+	// The updater starts while the nodes boot: neither waits on the other
+	// (an updater scans when it is triggered, and a scan finds whatever
+	// runs), and a node's boot is most of a world's start.
+	var g errgroup.Group
+	g.Go(func() error {
+		c, err := sb.StartCluster(ctx, harness.ClusterSpec{Nodes: nodes})
+		if err != nil {
+			return err
+		}
+		w.cluster = c
+		var targets []monitor.NodeTarget
+		for _, n := range c.Nodes() {
+			targets = append(targets, monitor.NodeTarget{ShortName: n.Name(), Container: n.ContainerName()})
+		}
+		return w.watcher.AddNodes(wctx, targets)
+	})
 	if !spec.noUpdater {
-		w.updater, err = sb.StartUpdater(ctx, p, spec.updater)
-		require.NoError(t, err)
+		g.Go(func() error {
+			u, err := sb.StartUpdater(ctx, p, spec.updater)
+			w.updater = u
+			return err
+		})
 	}
+	require.NoError(t, g.Wait())
 	w.first = w.scrape(ctx)
 	return w
 }
@@ -548,12 +563,18 @@ func (w *world) nodeGone(ctx context.Context, node string) string {
 	return what + " (" + w.updaterLogTail(ctx) + ")"
 }
 
-// waitHealthy waits, on the Watcher, until the node's container with the
-// given id reports healthy: its systemd is running.
+// waitHealthy waits until the node's container with the given id is up as
+// its health check means it: the app's unit active (seen on the Watcher),
+// then systemd "running" (asked once, with --wait). Not the health
+// verdict itself: the images check every 5 s to spare the CPU (see
+// harness/images), so waiting for one would add up to that to each wait.
 func (w *world) waitHealthy(ctx context.Context, node, containerID string) {
 	w.t.Helper()
-	_, err := w.waitFor(ctx, monitor.HealthIs(node, containerID, "healthy"), monitor.IncludePast())
+	_, err := w.waitFor(ctx, monitor.UnitState(node, containerID, harness.AppUnit, "active"), monitor.IncludePast())
 	require.NoError(w.t, err)
+	res, err := engine.Exec(ctx, s.cli, containerID, "systemctl", "is-system-running", "--wait")
+	require.NoError(w.t, err, "ask systemd on node %s for its state", node)
+	require.Equal(w.t, "running", strings.TrimSpace(res.Stdout), "systemd's state on node %s (container %.12s)", node, containerID)
 }
 
 // requireUnitActive asserts the app's unit is active on every node.

@@ -1,10 +1,12 @@
 package harness
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"maps"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -349,6 +351,61 @@ func (n *Node) Inspect(ctx context.Context) (container.InspectResponse, error) {
 		return container.InspectResponse{}, fmt.Errorf("node %s: %w", n.name, err)
 	}
 	return insp.Container, nil
+}
+
+// BootTime is how long the node's current container took from its
+// creation to systemd's "Reached target Multi-User System": the engine's
+// create and start plus systemd's boot. It is the floor the suite's
+// benchmarks measure scenarios against (a machine twice as slow boots
+// twice as slowly), read from the engine's own timestamps, not a stopwatch
+// around the calls.
+func (n *Node) BootTime(ctx context.Context) (time.Duration, error) {
+	insp, err := n.Inspect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	created, err := time.Parse(time.RFC3339Nano, insp.Created)
+	if err != nil {
+		return 0, fmt.Errorf("node %s: creation time %q: %w", n.name, insp.Created, err)
+	}
+	rc, err := n.cli.ContainerLogs(ctx, insp.ID, client.ContainerLogsOptions{ShowStdout: true, Timestamps: true})
+	if err != nil {
+		return 0, fmt.Errorf("node %s: log: %w", n.name, err)
+	}
+	defer rc.Close()
+	ready, err := readyTime(rc)
+	if err != nil {
+		return 0, fmt.Errorf("node %s (container %.12s): %w", n.name, insp.ID, err)
+	}
+	return ready.Sub(created), nil
+}
+
+// systemdReadyLine is systemdReady compiled.
+var systemdReadyLine = regexp.MustCompile(systemdReady)
+
+// readyTime returns the timestamp of the systemdReady line in a TTY
+// container's log read with timestamps. The engine stamps each chunk the
+// TTY delivered, not each line, so a line without a stamp of its own has
+// its chunk's.
+func readyTime(log io.Reader) (time.Time, error) {
+	var stamp time.Time
+	sc := bufio.NewScanner(log)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if first, rest, ok := strings.Cut(line, " "); ok {
+			if t, err := time.Parse(time.RFC3339Nano, first); err == nil {
+				stamp, line = t, rest
+			}
+		}
+		if systemdReadyLine.MatchString(line) && !stamp.IsZero() {
+			return stamp, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return time.Time{}, fmt.Errorf("read log: %w", err)
+	}
+	return time.Time{}, fmt.Errorf("no line matching %q in its log: systemd has not reached multi-user.target", systemdReady)
 }
 
 // Exec runs cmd in the node.

@@ -23,20 +23,35 @@ func TestFullScan(t *testing.T) {
 }
 
 // BenchmarkFullScan measures the full-scan scenario from sandbox creation
-// to its last assertion, per profile. Each iteration is a whole scenario;
-// run it with -benchtime=Nx. Removing the sandbox is not timed, but done
-// after each iteration, so iterations do not pile up running nodes.
+// to its last assertion, per profile, and reports it as a multiple of the
+// floor (x-floor, see BenchmarkNodeFloor), and the scan alone (from the
+// new version's publication to the last assertion: what is left when the
+// world is up) likewise (scan-x-floor). Each iteration first boots one
+// node alone, untimed, then runs the whole scenario. Run it with
+// -benchtime=Nx. Removing the sandbox is not timed, but done after each
+// iteration, so iterations do not pile up running nodes.
 func BenchmarkFullScan(b *testing.B) {
 	testenv.NeedsEngine(b)
 	for _, p := range s.profiles {
 		b.Run(p.Name, func(b *testing.B) {
+			if why, ok := s.absent[p.Name]; ok {
+				b.Skip(why)
+			}
+			var floor, whole, scan time.Duration
 			for b.Loop() {
+				b.StopTimer()
+				floor += nodeFloor(b)
+				b.StartTimer()
 				it := &iteration{TB: b}
-				fullScan(it, p)
+				start := time.Now()
+				scan += timedFullScan(it, p)
+				whole += time.Since(start)
 				b.StopTimer()
 				it.cleanup()
 				b.StartTimer()
 			}
+			b.ReportMetric(whole.Seconds()/floor.Seconds(), "x-floor")
+			b.ReportMetric(scan.Seconds()/floor.Seconds(), "scan-x-floor")
 		})
 	}
 }
@@ -56,7 +71,11 @@ func (it *iteration) cleanup() {
 	}
 }
 
-func fullScan(t testing.TB, p harness.Profile) {
+func fullScan(t testing.TB, p harness.Profile) { timedFullScan(t, p) }
+
+// timedFullScan runs the scenario and returns how long its scan took, from
+// the new version's publication to the last assertion.
+func timedFullScan(t testing.TB, p harness.Profile) time.Duration {
 	w := newWorld(t, p, worldSpec{})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
@@ -64,10 +83,10 @@ func fullScan(t testing.TB, p harness.Profile) {
 	for name, n := range before {
 		require.Equal(t, w.v1.Digest, n.Digest, "node %s before the scan", name)
 	}
+	since := time.Now()
 	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
 
-	since := time.Now()
 	res := w.scan(ctx)
 	w.requireScanOK(res)
 
@@ -83,4 +102,5 @@ func fullScan(t testing.TB, p harness.Profile) {
 	w.requireGauge(md, mUpdated, 2)
 	w.requireGauge(md, mFailed, 0)
 	w.requireDelta(w.first, md, mScansTotal, 1)
+	return time.Since(since)
 }

@@ -31,6 +31,8 @@ const (
 	CapSurvivesRefusedRecreate = profile.CapSurvivesRefusedRecreate
 	// CapSurvivesFlakyEngine is profile.CapSurvivesFlakyEngine.
 	CapSurvivesFlakyEngine = profile.CapSurvivesFlakyEngine
+	// CapHandlesEngineAPIRange is profile.CapHandlesEngineAPIRange.
+	CapHandlesEngineAPIRange = profile.CapHandlesEngineAPIRange
 )
 
 // DefaultProfile is profile.Default.

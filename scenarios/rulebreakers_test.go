@@ -35,8 +35,11 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 	ref := selfTest(t, "a self-test of the scenarios against broken updaters")
 	cases := []struct {
 		name, fault string
-		body        func(t testing.TB, p harness.Profile)
-		says        string
+		// args break the updater instead of --fault (fault then only
+		// names the break in messages).
+		args []string
+		body func(t testing.TB, p harness.Profile)
+		says string
 		// evidence is the event that shows the rule broken.
 		evidence func(ev monitor.Event) bool
 	}{{
@@ -78,12 +81,25 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 		body:     func(t testing.TB, p harness.Profile) { healthGatedRollback(t, p) },
 		says:     "the scan trigger answered before its scan was done",
 		evidence: isKind(monitor.EventScanEarly),
+	}, {
+		// A client pinned below the engine's minimum that starts without
+		// asking the engine anything: it serves, and cannot work.
+		name: "ServesWhereItCannotWork", fault: "api-version-1.41", args: []string{"--api-version", "1.41"},
+		body: func(t testing.TB, p harness.Profile) {
+			engineAPIRange(t, p, "api min=1.44", "Docker 29 (minimum API 1.44)")
+		},
+		says:     "the updater came up against Docker 29 (minimum API 1.44), but its scan failed",
+		evidence: isKind(monitor.EventScanAnswered),
 	}}
 	for _, c := range cases {
 		// One at a time: each starts systemd nodes on the shared engine.
 		t.Run(c.name, func(t *testing.T) {
 			p := ref
-			p.Args = append(append([]string(nil), ref.Args...), "--fault", c.fault)
+			args := c.args
+			if args == nil {
+				args = []string{"--fault", c.fault}
+			}
+			p.Args = append(slices.Clone(ref.Args), args...)
 			var seen *caught
 			t.Run("scenario", func(t *testing.T) {
 				seen = runCaught(t, p, c.body)

@@ -93,6 +93,12 @@ type worldSpec struct {
 	nodeLossGrace time.Duration
 	// sandbox adds options to the sandbox (harness.WithEngineProxy).
 	sandbox []harness.Option
+	// engineRules are set in the sandbox's engine proxy before the
+	// updater starts (with harness.WithEngineProxy in sandbox).
+	engineRules []string
+	// updaterMayRefuse: an updater that does not come up is the
+	// scenario's to judge (world.updaterErr), not a failure of the world.
+	updaterMayRefuse bool
 }
 
 // world is one scenario's sandbox: a cluster of systemd nodes, an updater
@@ -103,9 +109,11 @@ type world struct {
 	sb      *harness.Sandbox
 	cluster *harness.Cluster
 	updater *harness.Updater
-	watcher *monitor.Watcher
-	spec    worldSpec
-	v1      harness.Published
+	// updaterErr is why the updater did not come up (updaterMayRefuse).
+	updaterErr error
+	watcher    *monitor.Watcher
+	spec       worldSpec
+	v1         harness.Published
 	// first is the first scrape; the last one is taken for artifacts.
 	first metricclient.MetricData
 	// scrapes counts the scrapes, to name them (see scrapeOrigin).
@@ -148,6 +156,9 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	sb, err := harness.NewSandbox(ctx, append(append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port)), spec.sandbox...)...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb, spec: spec}
+	for _, r := range spec.engineRules {
+		require.NoError(t, sb.InjectEngineFault(ctx, r))
+	}
 	if n, ok := t.(interface{ noteWorld(*world) }); ok {
 		n.noteWorld(w) // a test of the scenarios themselves (see caught)
 	}
@@ -193,6 +204,10 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	if !spec.noUpdater {
 		g.Go(func() error {
 			u, err := sb.StartUpdater(ctx, p, spec.updater)
+			if err != nil && spec.updaterMayRefuse {
+				w.updaterErr = err
+				return nil
+			}
 			w.updater = u
 			return err
 		})

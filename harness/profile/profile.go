@@ -74,6 +74,12 @@ const (
 	// engine in the middle of a scan neither kills nor restarts the
 	// updater, and the next scan works. Measured by TestEngineFlaky.
 	CapSurvivesFlakyEngine Capability = "survives-flaky-engine"
+	// CapHandlesEngineAPIRange: against an engine whose API range it may
+	// not speak (Docker 29's minimum of 1.44, an engine capped at 1.41)
+	// the updater works, or exits at start, non-zero, naming the API
+	// version, touching nothing; it never panics, dies after it served,
+	// or half-updates. Measured by TestEngineAPIFloor.
+	CapHandlesEngineAPIRange Capability = "handles-engine-api-range"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -396,7 +402,15 @@ func (p Profile) Missing(caps ...Capability) string {
 //     CapSurvivesRefusedRecreate;
 //   - a 503 and a dropped connection on the scan's container list are
 //     logged, the trigger answers 200, the process runs on (no restart),
-//     and the next scan updates (TestEngineFlaky): CapSurvivesFlakyEngine.
+//     and the next scan updates (TestEngineFlaky): CapSurvivesFlakyEngine;
+//   - against an engine whose minimum API is 1.44 (Docker 29; the engine
+//     proxy, 2026-12-06) it exits 1 at start, before serving, with the
+//     engine's own words: "Error response from daemon: client version
+//     1.41 is too old. Minimum supported API version is 1.44" (it sends
+//     the DOCKER_API_VERSION it is given, else 1.25, and never
+//     negotiates). That is a clear refusal; under a restart policy it is
+//     the crash loop users of Docker 29 report. Capped at 1.41 it works
+//     (TestEngineAPIFloor): CapHandlesEngineAPIRange.
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -417,7 +431,7 @@ func Watchtower() Profile {
 			// measured by the monitor-only scenario.
 			m.MonitorOnlyCountsUpdated = true
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange},
 		KnownFailures: []KnownFailure{{
 			Scenario: "TestGracefulStop",
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
@@ -451,7 +465,7 @@ func Reference() Profile {
 			m.RegistryDown = CountedFailed
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
-			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine},
+			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange},
 	}
 }
 
@@ -547,7 +561,7 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 }
 
 var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop,
-	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine}
+	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }

@@ -1,0 +1,127 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/engine"
+)
+
+// TestEngineAPIFloor: from before the updater starts, the engine proxy
+// shows it an engine of another API range: Docker 29's (1.44 at the
+// least), and one capped at 1.41. The updater either works there (a scan
+// updates every node, as in FullScan) or refuses at start with a clear
+// error: it exits non-zero, its log names the API version, and no node is
+// touched. It never panics, never exits or restarts once it served, and
+// never half-updates.
+//
+// The proxy answers a version outside the range exactly as such an engine
+// does, and forwards one above the real engine's at the real engine's
+// version. On an engine whose own maximum is the cap (1.41 here) the cap
+// changes nothing, and the scenario must pass as FullScan does.
+func TestEngineAPIFloor(t *testing.T) {
+	for _, v := range []struct{ name, rule, engine string }{
+		{"min-1.44", "api min=1.44", "Docker 29 (minimum API 1.44)"},
+		{"max-1.41", "api max=1.41", "an engine capped at API 1.41"},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHandlesEngineAPIRange}, func(t testing.TB, p harness.Profile) {
+				engineAPIRange(t, p, v.rule, v.engine)
+			})
+		})
+	}
+}
+
+func engineAPIRange(t testing.TB, p harness.Profile, rule, engineDesc string) {
+	w := newWorld(t, p, worldSpec{
+		sandbox:          []harness.Option{harness.WithEngineProxy()},
+		engineRules:      []string{rule},
+		updaterMayRefuse: true,
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	before := w.nodes(ctx)
+	if w.updaterErr != nil {
+		requireRefusedClearly(t, ctx, w, engineDesc, before)
+		return
+	}
+
+	since := time.Now()
+	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+	require.NoError(t, err)
+	res := w.scan(ctx)
+	requireUpdaterAlive(t, ctx, w, rule)
+	if !res.OK(p) {
+		require.FailNow(t, fmt.Sprintf("the updater came up against %s, but its scan failed: it must work there, or refuse at start with a clear error", engineDesc),
+			"scan answer %d: %s", res.Status, oneLine(res.Body, 300))
+	}
+	after := w.requireReplaced(ctx, before, since, saying(fmt.Sprintf(
+		"was not recreated by the scan, though the updater came up against %s: it must work there, or refuse at start with a clear error", engineDesc)))
+	for name, n := range after {
+		require.Equal(t, v2.Digest, n.Digest, "node %s runs the new version (engine: %s)", name, engineDesc)
+		require.True(t, n.Running, "node %s runs (engine: %s)", name, engineDesc)
+	}
+	md := w.scrapeAfterScans(ctx, 1)
+	w.requireGauge(md, mUpdated, int64(len(before)))
+	w.requireGauge(md, mFailed, 0)
+}
+
+// apiVersionNamed matches a log that names an API version problem: the
+// engine's own words ("client version 1.41 is too old. Minimum supported
+// API version is 1.44") or the updater's.
+var apiVersionNamed = regexp.MustCompile(`(?i)(api|client)[ _-]?version.{0,80}?\d+\.\d+|\d+\.\d+.{0,80}?(api|client)[ _-]?version|version \d+\.\d+ is too (old|new)`)
+
+// requireRefusedClearly judges an updater that did not come up: it must
+// have exited non-zero, without a panic, with a log that names the API
+// version, and have touched no node.
+func requireRefusedClearly(t testing.TB, ctx context.Context, w *world, engineDesc string, before map[string]nodeState) {
+	t.Helper()
+	name := w.sb.ID() + "-updater"
+	insp, err := s.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	require.NoError(t, err, "the updater's container (it did not come up: %v)", w.updaterErr)
+	logs, err := engine.Logs(ctx, s.cli, insp.Container.ID)
+	require.NoError(t, err)
+	st := insp.Container.State
+	switch {
+	case st != nil && st.Running:
+		require.FailNow(t, fmt.Sprintf("against %s the updater neither served its API nor exited: it hangs", engineDesc), "%v", w.updaterErr)
+	case strings.Contains(logs, "panic:"):
+		require.FailNow(t, fmt.Sprintf("against %s the updater panicked at start", engineDesc), "its log:\n%s", lastLines(logs, 40))
+	case st != nil && st.ExitCode == 0:
+		require.FailNow(t, fmt.Sprintf("against %s the updater exited 0 at start, though it cannot work: a supervisor sees success", engineDesc), "its log:\n%s", lastLines(logs, 20))
+	case !apiVersionNamed.MatchString(logs):
+		require.FailNow(t, fmt.Sprintf("against %s the updater exited at start (code %d) without naming the API version: the error is not clear", engineDesc, st.ExitCode), "its log:\n%s", lastLines(logs, 20))
+	}
+	after := w.nodes(ctx)
+	for _, n := range slices.Sorted(maps.Keys(before)) {
+		require.Equal(t, before[n], after[n], "node %s was touched by an updater that refused to start", n)
+	}
+	t.Logf("refused at start against %s, exit code %d: %s", engineDesc, st.ExitCode, oneLine(lastLineMatching(logs, apiVersionNamed), 300))
+}
+
+func lastLineMatching(s string, re *regexp.Regexp) string {
+	lines := strings.Split(s, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if re.MatchString(lines[i]) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

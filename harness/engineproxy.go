@@ -20,6 +20,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/labels"
+	"github.com/seatrial-dev/seatrial/harness/monitor"
 )
 
 // The engine proxy's ports inside its container (fixtures/engineproxy).
@@ -203,6 +204,56 @@ func (c EngineCall) String() string {
 		s += " [" + c.Fault + "]"
 	}
 	return s
+}
+
+// Event is the call as an event of a Watcher's timeline (its engine-api
+// lane): "GET /v1.41/containers/json?all=1 200 3.1ms [1-503]".
+func (c EngineCall) Event() monitor.Event {
+	d := time.Duration(c.DurationMS * float64(time.Millisecond)).Round(100 * time.Microsecond)
+	detail := fmt.Sprintf("%s %s %d %s", c.Method, c.Path, c.Status, d)
+	if c.Status == 0 {
+		detail = fmt.Sprintf("%s %s dropped %s", c.Method, c.Path, d)
+	}
+	if c.Fault != "" {
+		detail += " [" + c.Fault + "]"
+	}
+	return monitor.Event{Time: c.Time, Kind: monitor.EventEngineCall, Role: monitor.RoleEngineAPI, Detail: detail}
+}
+
+// FollowEngineCalls calls fn with each Engine API call the updater makes
+// through the sandbox's engine proxy, as the proxy records it, until ctx
+// ends (then it returns nil) or the stream breaks.
+func (sb *Sandbox) FollowEngineCalls(ctx context.Context, fn func(EngineCall)) error {
+	if sb.engineProxy == nil {
+		return errNoEngineProxy
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sb.engineProxy.controlURL+"/calls/stream", nil)
+	if err != nil {
+		return fmt.Errorf("follow engine calls: %w", err)
+	}
+	// Not the proxy's client: its timeout would end the stream.
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("follow engine calls: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("follow engine calls: the proxy answered %s", res.Status)
+	}
+	dec := json.NewDecoder(res.Body)
+	for {
+		var c EngineCall
+		if err := dec.Decode(&c); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("follow engine calls: %w", err)
+		}
+		fn(c)
+	}
 }
 
 // EngineCalls returns the Engine API calls the proxy kept (the last 1000),

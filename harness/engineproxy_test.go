@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -22,9 +23,37 @@ func TestEngineProxyCarriesTheUpdater(t *testing.T) {
 	defer cancel()
 	u, err := sb.StartUpdater(ctx, profile.Reference(), harness.UpdaterOptions{})
 	require.NoError(t, err)
-
-	res, err := u.Scan(ctx)
-	require.NoError(t, err)
+	// The calls as the timeline's engine-api lane shows them.
+	lane := make(chan monitor.Event, 1000)
+	fctx, stopFollowing := context.WithCancel(ctx)
+	followed := make(chan error, 1)
+	go func() { followed <- sb.FollowEngineCalls(fctx, func(c harness.EngineCall) { lane <- c.Event() }) }()
+	waitLane := func(what string) monitor.Event {
+		t.Helper()
+		for {
+			select {
+			case ev := <-lane:
+				require.Equal(t, monitor.EventEngineCall, ev.Kind)
+				require.Equal(t, monitor.RoleEngineAPI, ev.Role)
+				if strings.Contains(ev.Detail, what) {
+					return ev
+				}
+			case <-time.After(30 * time.Second):
+				require.FailNow(t, "no engine call on the lane", "want one with %q", what)
+			}
+		}
+	}
+	// The stream may connect after the first scan's calls: scan until the
+	// lane shows a call.
+	var res harness.ScanResult
+	for range 3 {
+		res, err = u.Scan(ctx)
+		require.NoError(t, err)
+		if len(lane) > 0 {
+			break
+		}
+	}
+	waitLane("/containers/json")
 	require.True(t, res.OK(u.Profile()), "scan through the proxy: %d %s", res.Status, res.Body)
 	calls, err := sb.EngineCalls(ctx)
 	require.NoError(t, err)
@@ -47,7 +76,11 @@ func TestEngineProxyCarriesTheUpdater(t *testing.T) {
 	}
 	require.Len(t, faulted, 1, "one 503 injected")
 	require.True(t, strings.Contains(faulted[0], "/containers/json") && strings.Contains(faulted[0], " 503 "), faulted[0])
+	ev := waitLane("[1-503]")
+	require.Regexp(t, `^GET /v[0-9.]+/containers/json\S* 503 \S+ \[1-503\]$`, ev.Detail, "the faulted call on the lane")
 	require.NoError(t, sb.ClearEngineFaults(ctx))
+	stopFollowing()
+	require.NoError(t, <-followed, "following ends without an error when its context does")
 }
 
 // TestEngineFaultNeedsTheProxy: a sandbox without the proxy says how to

@@ -296,7 +296,9 @@ func TestFlow(t *testing.T) {
 	name := newName(t)
 	removeAfter(t, cli, name)
 
-	r := seatrial(t, nil, "up", "--json", "--nodes", "1", "--name", name)
+	// With the engine proxy, so that watch shows the updater's engine
+	// calls as a lane.
+	r := seatrial(t, nil, "up", "--json", "--nodes", "1", "--name", name, "--engine-proxy")
 	require.Equal(t, 0, r.code, "up: %s", r.stderr)
 	var info upInfo
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &info), r.stdout)
@@ -372,9 +374,11 @@ func TestFlow(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(l), &e), l)
 		events = append(events, e)
 	}
-	var died, started, pulled bool
+	var died, started, pulled, created bool
 	for _, e := range events {
 		switch {
+		case e.Kind == "engine.call" && e.Role == "engine-api" && regexp.MustCompile(`^POST /v[0-9.]+/containers/create\S* 201 `).MatchString(e.Detail):
+			created = true
 		case e.Kind == "container.die" && e.Node == "controller":
 			died = true
 		case e.Kind == "container.start" && e.Node == "controller" && died:
@@ -384,10 +388,11 @@ func TestFlow(t *testing.T) {
 		}
 	}
 	assert.True(t, died && started && pulled, "watch saw die=%v start-after-die=%v pull=%v in:\n%s", died, started, pulled, wout.String())
+	assert.True(t, created, "watch showed no engine-api call creating the node's new container in:\n%s", wout.String())
 
 	r = seatrial(t, nil, "down", name)
 	require.Equal(t, 0, r.code, r.stderr)
-	assert.Contains(t, r.stdout, "removed sandbox "+name+": 4 containers")
+	assert.Contains(t, r.stdout, "removed sandbox "+name+": 5 containers")
 	assert.Contains(t, r.stdout, "network   "+name)
 	requireGone(t, cli, name, info.Registry, info.TokenFile)
 

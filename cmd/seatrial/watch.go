@@ -17,9 +17,12 @@ import (
 const watchLong = `Streams what happens in the sandbox, one line per event: the engine's
 container events (create, start, die, health status, ...), image pulls from
 the sandbox's registry, and the systemd unit state changes inside every
-node (nodes an updater recreates are followed by themselves). Each line
-has the time, the node (or container), the kind and the detail. Stops on
-Ctrl-C, or after --for.`
+node (nodes an updater recreates are followed by themselves). In a sandbox
+made with an engine proxy (seatrial up --engine-proxy), the updater's
+Engine API calls too, as the lane "engine-api" (method, path, status,
+duration, and the fault rules that acted on the call), from when watching
+began; a call shows when it ended, stamped with when it began. Each line has the time, the node (or container, or lane), the kind
+and the detail. Stops on Ctrl-C, or after --for.`
 
 // watchEvent is one event as --json writes it.
 type watchEvent struct {
@@ -91,6 +94,19 @@ func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Wr
 	if err := w.Start(wctx, targets); err != nil {
 		return err
 	}
+	following := make(chan struct{})
+	if sb.EngineProxy() != nil {
+		// The updater's calls to the engine, as its engine proxy records
+		// them, are a lane of their own (who: engine-api), from now on.
+		go func() {
+			defer close(following)
+			if err := sb.FollowEngineCalls(wctx, func(c harness.EngineCall) { w.Publish(c.Event()) }); err != nil {
+				fmt.Fprintf(stderr, "seatrial watch: the updater's engine calls are not shown: %v\n", err)
+			}
+		}()
+	} else {
+		close(following)
+	}
 	// Said once the engine's stream is connected: from here on nothing is
 	// missed (a script waits for this line before acting).
 	fmt.Fprintf(stderr, "watching sandbox %s (%d nodes); Ctrl-C stops\n", id, len(targets))
@@ -111,6 +127,7 @@ func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Wr
 	}()
 	<-ctx.Done()
 	cancel()
+	<-following
 	w.Wait() // closes ch
 	<-done
 	return nil

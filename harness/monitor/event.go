@@ -119,6 +119,16 @@ const (
 	EventLabelLost EventKind = "label.lost"
 )
 
+// EventEngineCall is one Engine API call the updater made through the
+// sandbox's engine proxy, as the proxy recorded it (published by whoever
+// follows the proxy's calls: seatrial watch, a scenario's world). Role is
+// RoleEngineAPI; Detail is "METHOD PATH STATUS DURATION [faults]".
+const EventEngineCall EventKind = "engine.call"
+
+// RoleEngineAPI is the Role of EventEngineCall events: the timeline's lane
+// of the updater's calls to the engine.
+const RoleEngineAPI = "engine-api"
+
 // ErrDropped is the Err of the monitor.error event a subscriber receives
 // after it missed events because its buffer was full.
 var ErrDropped = errors.New("subscriber buffer full: events dropped")

@@ -16,6 +16,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/engine"
+	"github.com/seatrial-dev/seatrial/harness/monitor"
 )
 
 // TestEngineAPIFloor: from before the updater starts, the engine proxy
@@ -103,9 +104,18 @@ func requireRefusedClearly(t testing.TB, ctx context.Context, w *world, engineDe
 	case !apiVersionNamed.MatchString(logs):
 		require.FailNow(t, fmt.Sprintf("against %s the updater exited at start (code %d) without naming the API version: the error is not clear", engineDesc, st.ExitCode), "its log:\n%s", lastLines(logs, 20))
 	}
-	after := w.nodes(ctx)
+	// Untouched since it started: no node container of the sandbox was
+	// stopped, killed, renamed or removed, and each runs v1.
+	for _, ev := range w.watcher.Timeline() {
+		switch ev.Kind {
+		case monitor.EventContainerKill, monitor.EventContainerStop, monitor.EventContainerDie, monitor.EventContainerRename, monitor.EventContainerDestroy:
+			if ev.Node != "" {
+				require.FailNow(t, fmt.Sprintf("against %s the updater refused to start, but not before it touched node %s", engineDesc, ev.Node), "%s", ev)
+			}
+		}
+	}
 	for _, n := range slices.Sorted(maps.Keys(before)) {
-		require.Equal(t, before[n], after[n], "node %s was touched by an updater that refused to start", n)
+		require.True(t, before[n].Running && before[n].Digest == w.v1.Digest, "node %s runs v1 after the updater refused to start: %+v", n, before[n])
 	}
 	t.Logf("refused at start against %s, exit code %d: %s", engineDesc, st.ExitCode, oneLine(lastLineMatching(logs, apiVersionNamed), 300))
 }

@@ -32,16 +32,11 @@ import (
 // version. On an engine whose own maximum is the cap (1.41 here) the cap
 // changes nothing, and the scenario must pass as FullScan does.
 func TestEngineAPIFloor(t *testing.T) {
-	for _, v := range []struct{ name, rule, engine string }{
+	forEachVariant(t, []harness.Capability{harness.CapScope, harness.CapHandlesEngineAPIRange}, []variant{
+		// The detail is the engine, in words.
 		{"min-1.44", "api min=1.44", "Docker 29 (minimum API 1.44)"},
 		{"max-1.41", "api max=1.41", "an engine capped at API 1.41"},
-	} {
-		t.Run(v.name, func(t *testing.T) {
-			forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHandlesEngineAPIRange}, func(t testing.TB, p harness.Profile) {
-				engineAPIRange(t, p, v.rule, v.engine)
-			})
-		})
-	}
+	}, func(t testing.TB, p harness.Profile, v variant) { engineAPIRange(t, p, v.rule, v.detail) })
 }
 
 func engineAPIRange(t testing.TB, p harness.Profile, rule, engineDesc string) {

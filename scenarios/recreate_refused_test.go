@@ -26,18 +26,13 @@ import (
 // trigger's answer. A node that disappears is the updater's doing, and the
 // failure says so.
 func TestRecreateRefused(t *testing.T) {
-	for _, v := range []struct{ name, rule, call string }{
+	forEachVariant(t, []harness.Capability{harness.CapScope, harness.CapSurvivesRefusedRecreate}, []variant{
 		// first=1: only the first replacement is refused, so an updater
-		// that restores by recreating the old configuration can.
+		// that restores by recreating the old configuration can. The
+		// detail is the path of the refused call.
 		{"create", "fail call=create first=1", "/containers/create"},
 		{"start", "fail call=start first=1", "/start"},
-	} {
-		t.Run(v.name, func(t *testing.T) {
-			forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSurvivesRefusedRecreate}, func(t testing.TB, p harness.Profile) {
-				recreateRefused(t, p, v.rule, v.call)
-			})
-		})
-	}
+	}, func(t testing.TB, p harness.Profile, v variant) { recreateRefused(t, p, v.rule, v.detail) })
 }
 
 func recreateRefused(t testing.TB, p harness.Profile, rule, call string) {

@@ -74,6 +74,21 @@ func forEachProfile(t *testing.T, caps []harness.Capability, fn func(t testing.T
 	}
 }
 
+// variant is one setting of a scenario run in several (a subtest each):
+// an engine proxy rule and what the scenario says of it.
+type variant struct{ name, rule, detail string }
+
+// forEachVariant runs fn per variant, as a subtest named after it, on
+// every profile under test, as forEachProfile does.
+func forEachVariant(t *testing.T, caps []harness.Capability, vs []variant, fn func(t testing.TB, p harness.Profile, v variant)) {
+	t.Helper()
+	for _, v := range vs {
+		t.Run(v.name, func(t *testing.T) {
+			forEachProfile(t, caps, func(t testing.TB, p harness.Profile) { fn(t, p, v) })
+		})
+	}
+}
+
 // sandboxOptions are the options of every sandbox the suite makes.
 func (st *suite) sandboxOptions(t testing.TB) []harness.Option {
 	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images), harness.WithEngineGuard(&st.guard)}

@@ -39,9 +39,9 @@ func (e *entry) monotonic() bool {
 	case "counter":
 		return true
 	case "histogram", "gaugehistogram":
-		return e.fam.typ == "histogram" && e.name != e.fam.name
+		return e.fam.typ == "histogram" && e.kind != kindPlain
 	case "summary":
-		return e.name != e.fam.name // _sum and _count, not the quantiles
+		return e.kind != kindPlain // _sum and _count, not the quantiles
 	}
 	return false
 }
@@ -85,10 +85,10 @@ func Diff(before, after MetricData) (*MetricDiff, error) {
 	for name, as := range ai.byName {
 		old := map[string]*entry{}
 		for _, e := range bi.byName[name] {
-			old[formatPairs(e.labels)] = e
+			old[formatPairs(e.labels())] = e
 		}
 		for _, e := range as {
-			k := formatPairs(e.labels)
+			k := formatPairs(e.labels())
 			c := Change{Series: e.series(), After: e.value}
 			if o, ok := old[k]; ok {
 				c.Before = o.value
@@ -122,7 +122,7 @@ func duplicates(idx *index) error {
 	for _, name := range idx.names {
 		seen := make(map[string]int, len(idx.byName[name]))
 		for _, e := range idx.byName[name] {
-			k := formatPairs(e.labels)
+			k := formatPairs(e.labels())
 			seen[k]++
 			if seen[k] == 2 {
 				n++

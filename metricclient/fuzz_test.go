@@ -152,7 +152,7 @@ func serialSamples(fams []*dto.MetricFamily) map[string][]refSample {
 // labels is ambiguous in the serial parse too.
 func requireSerialAgreement(t *testing.T, m MetricData, body string) {
 	t.Helper()
-	fams, serr := parseFamilies(body)
+	fams, serr := expfmtFamilies(body)
 	names, ierr := m.Names()
 	if (serr == nil) != (ierr == nil) {
 		t.Fatalf("serial parse error %v, index error %v", serr, ierr)

@@ -202,48 +202,83 @@ type index struct {
 	names      []string                // sorted sample names
 }
 
-// NewMetricData wraps the text of an exposition. Nothing is parsed yet.
-// entry is a series in the index. Its labels are a sorted slice sharing the
-// parser's strings rather than a map: building 10,000 maps would cost more
-// than the parse itself. A Series (with a map) is made only for an answer.
+// entry is a series in the index. It is kept small, for an exposition of
+// a million series: its labels are a range of its family's pool of
+// string-table references (8 bytes a pair, not 32), its name the family's
+// name with one of four suffixes. A Series (with a map) is made only for an
+// answer.
 type entry struct {
-	name        string
-	fam         *familyInfo // shared by the family's entries: 8 bytes, not 32
-	labels      []labelPair
+	fam         *familyInfo // shared by the family's entries
 	value       float64
-	timestampMs int64 // 0: none
+	timestampMs int64  // 0: none
+	off, n      uint32 // labels: fam.pool[off : off+n], sorted by name
+	kind        uint8  // sample name: fam.names[kind]
 }
 
+// Sample kinds: the family's own name, or a histogram's or summary's part.
+const (
+	kindPlain = iota
+	kindBucket
+	kindSum
+	kindCount
+)
+
 // familyInfo is what the entries of one family share.
-type familyInfo struct{ name, typ string }
+type familyInfo struct {
+	name, typ string
+	names     [4]string    // by kind: name, name_bucket, name_sum, name_count
+	pool      []labelRef   // the label pairs of the family's entries
+	strs      *stringTable // what labelRefs refer to
+}
+
+// labelRef is a label pair as two indexes into the index's string table.
+type labelRef struct{ name, value uint32 }
+
+// stringTable holds each distinct label name and value of an index once
+// (sandbox ids, label names and most values repeat from series to series).
+type stringTable struct{ s []string }
 
 type labelPair struct{ name, value string }
 
 func cmpPair(a, b labelPair) int { return strings.Compare(a.name, b.name) }
 
+func (e *entry) name() string { return e.fam.names[e.kind] }
+
+func (e *entry) refs() []labelRef { return e.fam.pool[e.off : e.off+e.n] }
+
+// labels returns the series's label pairs, sorted by name.
+func (e *entry) labels() []labelPair {
+	out := make([]labelPair, e.n)
+	for i, r := range e.refs() {
+		out[i] = labelPair{e.fam.strs.s[r.name], e.fam.strs.s[r.value]}
+	}
+	return out
+}
+
 func (e *entry) series() Series {
-	l := make(map[string]string, len(e.labels))
-	for _, p := range e.labels {
-		l[p.name] = p.value
+	l := make(map[string]string, e.n)
+	for _, r := range e.refs() {
+		l[e.fam.strs.s[r.name]] = e.fam.strs.s[r.value]
 	}
 	var ts time.Time
 	if e.timestampMs != 0 {
 		ts = time.UnixMilli(e.timestampMs)
 	}
-	return Series{Name: e.name, Family: e.fam.name, Type: e.fam.typ, Labels: l, Value: e.value, Timestamp: ts}
+	return Series{Name: e.name(), Family: e.fam.name, Type: e.fam.typ, Labels: l, Value: e.value, Timestamp: ts}
 }
 
 // matchesSorted reports whether e has every wanted pair; want is sorted
-// by name, as e.labels are.
+// by name, as e's labels are.
 func (e *entry) matchesSorted(want []labelPair) bool {
+	refs, strs := e.refs(), e.fam.strs.s
 	i := 0
 	for _, w := range want {
-		for i < len(e.labels) && e.labels[i].name < w.name {
+		for i < len(refs) && strs[refs[i].name] < w.name {
 			i++
 		}
 		have := ""
-		if i < len(e.labels) && e.labels[i].name == w.name {
-			have = e.labels[i].value
+		if i < len(refs) && strs[refs[i].name] == w.name {
+			have = strs[refs[i].value]
 		}
 		if have != w.value {
 			return false
@@ -253,7 +288,9 @@ func (e *entry) matchesSorted(want []labelPair) bool {
 }
 
 // String writes the series for an error message: huge label values cut.
-func (e *entry) String() string { return e.name + displayPairs(e.labels) }
+func (e *entry) String() string { return e.name() + displayPairs(e.labels()) }
+
+// NewMetricData wraps the text of an exposition. Nothing is parsed yet.
 
 func NewMetricData(text string) MetricData {
 	return MetricData{raw: text, st: &parseState{}}
@@ -292,13 +329,9 @@ func parse(raw string) (*index, error) {
 		return nil, err
 	}
 	idx := &index{byName: map[string][]*entry{}, histograms: map[string][]*Histogram{}}
-	// The parser allocates every label name and value anew for each
-	// series; the index keeps one copy of each distinct string (sandbox
-	// ids, label names and most values repeat), which is about a quarter
-	// of the memory the index keeps.
-	intern := map[string]string{}
-	for _, mf := range fams {
-		idx.add(mf, intern)
+	b := indexBuilder{idx: idx, strs: &stringTable{}, ids: map[string]uint32{}}
+	for _, f := range fams {
+		b.add(f)
 	}
 	idx.names = make([]string, 0, len(idx.byName))
 	for n := range idx.byName {
@@ -309,8 +342,30 @@ func parse(raw string) (*index, error) {
 }
 
 // parseFamilies is the serial parse of raw into its families, as parse
-// describes.
-func parseFamilies(raw string) ([]*dto.MetricFamily, error) {
+// describes: the text format by scanText, or by expfmt when scanText
+// gives up on it; OpenMetrics by expfmt.
+func parseFamilies(raw string) ([]*textFamily, error) {
+	if !isOpenMetrics(raw) {
+		fams, err := scanText(raw)
+		if err == nil {
+			return fams, nil
+		}
+	}
+	dfams, err := expfmtFamilies(raw)
+	if err != nil {
+		return nil, err
+	}
+	fams := make([]*textFamily, len(dfams))
+	for i, mf := range dfams {
+		fams[i] = fromDTO(mf)
+	}
+	return fams, nil
+}
+
+// expfmtFamilies parses raw with expfmt alone: OpenMetrics when it ends
+// with "# EOF", the text format otherwise. It is parseFamilies' fallback,
+// and the reference FuzzTextScanner holds scanText to.
+func expfmtFamilies(raw string) ([]*dto.MetricFamily, error) {
 	var fams []*dto.MetricFamily
 	if isOpenMetrics(raw) {
 		dec := expfmt.NewDecoder(strings.NewReader(raw), openMetricsUTF8())
@@ -356,91 +411,152 @@ func ParseText(r io.Reader) ([]*dto.MetricFamily, error) {
 	return fams, nil
 }
 
+// fromDTO is mf as scanText would have given it, for the index: only
+// what the index reads (names, type, labels, values, timestamps).
+func fromDTO(mf *dto.MetricFamily) *textFamily {
+	f := &textFamily{name: mf.GetName(), help: mf.GetHelp(), hasHelp: mf.Help != nil, typ: mf.GetType(), hasType: mf.Type != nil}
+	f.metrics = make([]textMetric, len(mf.GetMetric()))
+	for i, m := range mf.GetMetric() {
+		tm := &f.metrics[i]
+		for _, lp := range m.GetLabel() {
+			tm.labels = append(tm.labels, labelPair{lp.GetName(), lp.GetValue()})
+		}
+		tm.ts, tm.hasTS = m.GetTimestampMs(), m.TimestampMs != nil
+		switch mf.GetType() {
+		case dto.MetricType_COUNTER:
+			tm.value = m.GetCounter().GetValue()
+		case dto.MetricType_GAUGE:
+			tm.value = m.GetGauge().GetValue()
+		case dto.MetricType_SUMMARY:
+			s := m.GetSummary()
+			a := &textAgg{sum: s.GetSampleSum(), count: s.GetSampleCount()}
+			for _, q := range s.GetQuantile() {
+				a.quantiles = append(a.quantiles, textQuantile{q.GetQuantile(), q.GetValue()})
+			}
+			tm.agg = a
+		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+			h := m.GetHistogram()
+			a := &textAgg{sum: h.GetSampleSum(), count: h.GetSampleCount()}
+			for _, b := range h.GetBucket() {
+				a.buckets = append(a.buckets, textBucket{upper: b.GetUpperBound(), count: b.GetCumulativeCount()})
+			}
+			tm.agg = a
+		default:
+			tm.value = m.GetUntyped().GetValue()
+		}
+	}
+	return f
+}
+
 func isOpenMetrics(raw string) bool {
 	s := strings.TrimRight(raw, "\n\r\t ")
 	return strings.HasSuffix(s, "\n# EOF") || s == "# EOF"
 }
 
-func (idx *index) add(mf *dto.MetricFamily, intern map[string]string) {
-	in := func(s string) string {
-		if c, ok := intern[s]; ok {
-			return c
-		}
-		intern[s] = s
-		return s
+// indexBuilder adds families to an index, keeping one copy of each
+// distinct label name and value in its string table.
+type indexBuilder struct {
+	idx  *index
+	strs *stringTable
+	ids  map[string]uint32
+	tmp  []labelRef
+}
+
+func (b *indexBuilder) id(s string) uint32 {
+	if id, ok := b.ids[s]; ok {
+		return id
 	}
-	fam := mf.GetName()
-	typ := strings.ToLower(mf.GetType().String())
-	fi := &familyInfo{name: fam, typ: typ}
-	// One allocation for the entries of the family (histograms and
-	// summaries have several per metric, appended separately).
-	// A pointer into the slab stays valid when append moves it: the old
-	// array lives on for the entries already pointed to.
-	perMetric := 1
-	if t := mf.GetType(); t == dto.MetricType_SUMMARY || t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM {
-		perMetric = 2 // _sum and _count
+	id := uint32(len(b.strs.s))
+	b.ids[s] = id
+	b.strs.s = append(b.strs.s, s)
+	return id
+}
+
+func (b *indexBuilder) cmpRef(x, y labelRef) int {
+	return strings.Compare(b.strs.s[x.name], b.strs.s[y.name])
+}
+
+func (b *indexBuilder) add(f *textFamily) {
+	idx := b.idx
+	fam := f.name
+	typ := strings.ToLower(f.getType().String())
+	fi := &familyInfo{name: fam, typ: typ, strs: b.strs,
+		names: [4]string{fam, fam + "_bucket", fam + "_sum", fam + "_count"}}
+	agg := false
+	switch f.getType() {
+	case dto.MetricType_SUMMARY, dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		agg = true
 	}
-	slab := make([]entry, 0, perMetric*len(mf.GetMetric()))
-	nLabels := 0
-	for _, m := range mf.GetMetric() {
-		nLabels += len(m.GetLabel())
-	}
-	// The label pairs of the whole family in one allocation too; each
-	// series gets a full slice expression of it, so that an append (for le
-	// or quantile) copies instead of overwriting the neighbour's labels.
-	pairs := make([]labelPair, 0, nLabels)
-	for _, m := range mf.GetMetric() {
-		from := len(pairs)
-		for _, lp := range m.GetLabel() {
-			if lp.GetValue() != "" { // an empty label is no label
-				pairs = append(pairs, labelPair{in(lp.GetName()), in(lp.GetValue())})
+	// Exact sizes, so that the family's entries and label pairs take one
+	// allocation each, and pointers into them stay valid.
+	nEntries, nRefs := 0, 0
+	for i := range f.metrics {
+		m := &f.metrics[i]
+		nl := 0
+		for _, lp := range m.labels {
+			if lp.value != "" { // an empty label is no label
+				nl++
 			}
 		}
-		labels := pairs[from:len(pairs):len(pairs)]
-		slices.SortFunc(labels, cmpPair)
-		ts := m.GetTimestampMs()
-		put := func(name string, v float64) {
-			slab = append(slab, entry{name: name, fam: fi, labels: labels, value: v, timestampMs: ts})
+		if !agg {
+			nEntries++
+			nRefs += nl
+			continue
+		}
+		extra := len(m.agg.quantiles) + len(m.agg.buckets)
+		nEntries += 2 + extra
+		nRefs += nl + extra*(nl+1)
+	}
+	slab := make([]entry, 0, nEntries)
+	fi.pool = make([]labelRef, 0, nRefs)
+	for i := range f.metrics {
+		m := &f.metrics[i]
+		from := uint32(len(fi.pool))
+		for _, lp := range m.labels {
+			if lp.value != "" {
+				fi.pool = append(fi.pool, labelRef{b.id(lp.name), b.id(lp.value)})
+			}
+		}
+		slices.SortFunc(fi.pool[from:], b.cmpRef)
+		n := uint32(len(fi.pool)) - from
+		ts := m.ts
+		put := func(kind uint8, off, n uint32, v float64) {
+			slab = append(slab, entry{fam: fi, value: v, timestampMs: ts, off: off, n: n, kind: kind})
+			name := fi.names[kind]
 			idx.byName[name] = append(idx.byName[name], &slab[len(slab)-1])
 		}
-		putExtra := func(name, k, kv string, v float64) {
-			l := make([]labelPair, 0, len(labels)+1)
-			l = append(l, labels...)
-			l = append(l, labelPair{k, kv})
-			slices.SortFunc(l, cmpPair)
-			e := &entry{name: name, fam: fi, labels: l, value: v, timestampMs: ts}
-			idx.byName[name] = append(idx.byName[name], e)
+		// putExtra is a quantile or bucket: the labels and one more.
+		putExtra := func(kind uint8, k, kv string, v float64) {
+			off := uint32(len(fi.pool))
+			fi.pool = append(fi.pool, fi.pool[from:from+n]...)
+			fi.pool = append(fi.pool, labelRef{b.id(k), b.id(kv)})
+			slices.SortFunc(fi.pool[off:], b.cmpRef)
+			put(kind, off, n+1, v)
 		}
-		switch mf.GetType() {
-		case dto.MetricType_COUNTER:
-			put(fam, m.GetCounter().GetValue())
-		case dto.MetricType_GAUGE:
-			put(fam, m.GetGauge().GetValue())
-		case dto.MetricType_SUMMARY:
-			s := m.GetSummary()
-			for _, q := range s.GetQuantile() {
-				putExtra(fam, "quantile", formatFloat(q.GetQuantile()), q.GetValue())
+		if !agg {
+			put(kindPlain, from, n, m.value)
+			continue
+		}
+		a := m.agg
+		if f.getType() == dto.MetricType_SUMMARY {
+			for _, q := range a.quantiles {
+				putExtra(kindPlain, "quantile", formatFloat(q.q), q.v)
 			}
-			put(fam+"_sum", s.GetSampleSum())
-			put(fam+"_count", float64(s.GetSampleCount()))
-		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-			h := m.GetHistogram()
-			lm := make(map[string]string, len(labels))
-			for _, p := range labels {
-				lm[p.name] = p.value
+		} else {
+			lm := make(map[string]string, n)
+			for _, r := range fi.pool[from : from+n] {
+				lm[b.strs.s[r.name]] = b.strs.s[r.value]
 			}
-			hist := &Histogram{Labels: lm, Count: h.GetSampleCount(), Sum: h.GetSampleSum()}
-			for _, b := range h.GetBucket() {
-				hist.Buckets = append(hist.Buckets, Bucket{UpperBound: b.GetUpperBound(), Count: b.GetCumulativeCount()})
-				putExtra(fam+"_bucket", "le", formatFloat(b.GetUpperBound()), float64(b.GetCumulativeCount()))
+			hist := &Histogram{Labels: lm, Count: a.count, Sum: a.sum}
+			for _, bk := range a.buckets {
+				hist.Buckets = append(hist.Buckets, Bucket{UpperBound: bk.upper, Count: bk.count})
+				putExtra(kindBucket, "le", formatFloat(bk.upper), float64(bk.count))
 			}
 			sort.SliceStable(hist.Buckets, func(i, j int) bool { return hist.Buckets[i].UpperBound < hist.Buckets[j].UpperBound })
 			idx.histograms[fam] = append(idx.histograms[fam], hist)
-			put(fam+"_sum", h.GetSampleSum())
-			put(fam+"_count", float64(h.GetSampleCount()))
-		default: // untyped, and anything newer
-			put(fam, m.GetUntyped().GetValue())
 		}
+		put(kindSum, from, n, a.sum)
+		put(kindCount, from, n, float64(a.count))
 	}
 }
 
@@ -592,7 +708,7 @@ func listSeries(ss []*entry, limit int) string {
 			fmt.Fprintf(&b, "\n\t... and %d more", len(ss)-limit)
 			break
 		}
-		fmt.Fprintf(&b, "\n\t%s %s", displayPairs(s.labels), formatFloat(s.value))
+		fmt.Fprintf(&b, "\n\t%s %s", displayPairs(s.labels()), formatFloat(s.value))
 	}
 	return b.String()
 }

@@ -146,7 +146,8 @@ func serialSamples(fams []*dto.MetricFamily) map[string][]refSample {
 }
 
 // requireSerialAgreement is the differential the issue asks for (defect 4):
-// the index answers exactly as the serial parse of the same body. The same
+// the index (built from scanText's families, or expfmt's where scanText
+// gives up) answers exactly as expfmt's serial parse of the same body. The same
 // names; under each name the same multiset of samples; and every sample
 // found by its own labels, with its own value, unless a look-up by those
 // labels is ambiguous in the serial parse too.

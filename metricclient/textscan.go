@@ -169,6 +169,15 @@ func (p *textScanner) line() bool {
 	return p.sample()
 }
 
+// newline consumes a newline, if that is what comes next.
+func (p *textScanner) newline() bool {
+	if p.i < len(p.s) && p.s[p.i] == '\n' {
+		p.i++
+		return true
+	}
+	return false
+}
+
 // token returns the bytes up to the next blank, tab or newline (not
 // consumed); ok is false at the end of the text (expfmt's EOF error).
 func (p *textScanner) token() (string, bool) {
@@ -212,7 +221,10 @@ func (p *textScanner) name() (string, bool) {
 	if j < len(p.s) && p.s[j] == '"' {
 		return "", false
 	}
-	if j >= len(p.s) || !isNameStart(p.s[j]) {
+	if j >= len(p.s) {
+		return "", false
+	}
+	if !isNameStart(p.s[j]) {
 		return "", true
 	}
 	for j < len(p.s) && isNameCont(p.s[j]) {
@@ -231,17 +243,12 @@ func (p *textScanner) comment() bool {
 	if !p.skipBlank() {
 		return false
 	}
-	if p.s[p.i] == '\n' {
-		p.i++
+	if p.newline() {
 		return true
 	}
 	kw, ok := p.token()
-	if !ok {
-		return false
-	}
-	if p.s[p.i] == '\n' {
-		p.i++
-		return true
+	if !ok || p.newline() {
+		return ok // a lone word: a comment
 	}
 	if kw != "HELP" && kw != "TYPE" {
 		_, ok := p.restOfLine()
@@ -251,12 +258,8 @@ func (p *textScanner) comment() bool {
 		return false
 	}
 	name, ok := p.name()
-	if !ok {
-		return false
-	}
-	if p.s[p.i] == '\n' {
-		p.i++
-		return true
+	if !ok || p.newline() {
+		return ok // no name: a comment
 	}
 	if name == "" || !isBlank(p.s[p.i]) {
 		return false // expfmt's "invalid metric name in comment"
@@ -265,8 +268,7 @@ func (p *textScanner) comment() bool {
 	if !p.skipBlank() {
 		return false
 	}
-	if p.s[p.i] == '\n' {
-		p.i++
+	if p.newline() {
 		return true
 	}
 	if kw == "HELP" {
@@ -462,8 +464,7 @@ func (p *textScanner) sample() bool {
 			a.buckets = append(a.buckets, b)
 		}
 	}
-	if p.s[p.i] == '\n' {
-		p.i++
+	if p.newline() {
 		return true
 	}
 	// A timestamp: blanks, an integer, and the newline right after it.

@@ -111,8 +111,12 @@ type textScanner struct {
 	aggs   map[string]int
 	key    []byte
 	sorted []labelPair
-	// pairs is the current family's label pool; labels are cut from it.
-	pairs []labelPair
+	// pairs is the label pool the lines' labels are cut from, from
+	// p.pairs[lineFrom] on for the current line. When it is full the scan
+	// starts a new one (see addPair) rather than grow it: growing copies
+	// every pair so far, write barriers and all.
+	lineFrom int
+	pairs    []labelPair
 }
 
 // scanText scans s as expfmt's TextParser (UTF-8 validation) would, or
@@ -390,7 +394,7 @@ func (p *textScanner) sample() bool {
 		special = "le"
 	}
 	specialValue := math.NaN()
-	from := len(p.pairs)
+	p.lineFrom = len(p.pairs)
 	if p.s[p.i] == '{' {
 		p.i++
 		if !p.labels(special, &specialValue) {
@@ -399,7 +403,7 @@ func (p *textScanner) sample() bool {
 	} else if p.s[p.i] == '\n' || p.s[p.i] == '"' {
 		return false
 	}
-	labels := p.pairs[from:len(p.pairs):len(p.pairs)]
+	labels := p.pairs[p.lineFrom:len(p.pairs):len(p.pairs)]
 	vs, ok := p.token()
 	if !ok {
 		return false
@@ -426,7 +430,7 @@ func (p *textScanner) sample() bool {
 		}
 		if k, found := p.aggs[string(p.key)]; found {
 			m = &f.metrics[k]
-			p.pairs = p.pairs[:from] // this line's labels are dropped
+			p.pairs = p.pairs[:p.lineFrom] // this line's labels are dropped
 		} else {
 			p.aggs[string(p.key)] = len(f.metrics)
 			f.metrics = append(f.metrics, textMetric{labels: labels, agg: &textAgg{}})
@@ -488,7 +492,6 @@ func (p *textScanner) sample() bool {
 // after it. The pairs go to p.pairs; special (quantile, le) is parsed into
 // *specialValue and left out, as expfmt leaves it out.
 func (p *textScanner) labels(special string, specialValue *float64) bool {
-	from := len(p.pairs)
 	for {
 		if !p.skipBlank() {
 			return false
@@ -515,7 +518,7 @@ func (p *textScanner) labels(special string, specialValue *float64) bool {
 		p.i++
 		isSpecial := ln == special
 		if !isSpecial {
-			for _, q := range p.pairs[from:] {
+			for _, q := range p.pairs[p.lineFrom:] {
 				if q.name == ln {
 					return false // duplicate label names
 				}
@@ -536,7 +539,7 @@ func (p *textScanner) labels(special string, specialValue *float64) bool {
 			}
 			*specialValue = f
 		} else {
-			p.pairs = append(p.pairs, labelPair{ln, v})
+			p.addPair(labelPair{ln, v})
 		}
 		if !p.skipBlank() {
 			return false
@@ -551,6 +554,18 @@ func (p *textScanner) labels(special string, specialValue *float64) bool {
 			return false
 		}
 	}
+}
+
+// addPair appends lp to the current line's labels, moving them to a new
+// pool if this one is full.
+func (p *textScanner) addPair(lp labelPair) {
+	if len(p.pairs) == cap(p.pairs) {
+		cur := p.pairs[p.lineFrom:]
+		pool := make([]labelPair, len(cur), max(4096, 2*len(cur)))
+		copy(pool, cur)
+		p.pairs, p.lineFrom = pool, 0
+	}
+	p.pairs = append(p.pairs, lp)
 }
 
 // labelValue reads a quoted value after its opening quote, through the

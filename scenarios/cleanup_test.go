@@ -29,78 +29,76 @@ import (
 // Engine API: nothing newer than 1.25 (image remove, container list by
 // image); the suite's floor is 1.41, for the nodes' cgroupns.
 func TestCleanupKeepsImagesInUse(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapCleanup}, cleanupKeepsImagesInUse)
-}
-
-func cleanupKeepsImagesInUse(t testing.TB, p harness.Profile) {
-	w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	version := func(tag, v string) appconfig.Config {
-		return appconfig.Config{Version: tag + "-" + v + "-" + w.sb.ID(), Behaviour: appconfig.Healthy}
-	}
-	lone, err := w.sb.Publish(ctx, "app", "lone", version("lone", "v1"))
-	require.NoError(t, err)
-	shared, err := w.sb.Publish(ctx, "app", "shared", version("shared", "v1"))
-	require.NoError(t, err)
-	ids := map[string]string{}
-	for _, a := range []harness.AppSpec{
-		{Name: "lone", Image: lone.Ref},
-		{Name: "shared", Image: shared.Ref},
-		// enable=false excludes it with or without --label-enable.
-		{Name: "keeper", Image: shared.Ref, Labels: map[string]string{EnableLabel: "false"}},
-	} {
-		ids[a.Name], err = w.sb.RunApp(ctx, a)
+	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapCleanup}, func(t testing.TB, p harness.Profile) {
+		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
+		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+		defer cancel()
+		version := func(tag, v string) appconfig.Config {
+			return appconfig.Config{Version: tag + "-" + v + "-" + w.sb.ID(), Behaviour: appconfig.Healthy}
+		}
+		lone, err := w.sb.Publish(ctx, "app", "lone", version("lone", "v1"))
 		require.NoError(t, err)
-	}
-	image := func(name string) string { return inspectContainer(ctx, t, ids[name]).Image }
-	loneOld, sharedOld := image("lone"), image("shared")
-	require.NotEqual(t, loneOld, sharedOld, "the two versions must be two images")
-	require.Equal(t, sharedOld, image("keeper"))
-	// An updater that strips the names of an image in use leaves it where
-	// the sandbox's removal (by the registry's names) cannot find it; the
-	// image is this sandbox's alone, so it goes here, after its keeper.
-	t.Cleanup(func() {
-		ctx := context.WithoutCancel(ctx)
-		if img, err := s.cli.ImageInspect(ctx, sharedOld); err != nil || len(img.RepoTags)+len(img.RepoDigests) > 0 {
-			return
-		}
-		_, _ = s.cli.ContainerRemove(ctx, ids["keeper"], client.ContainerRemoveOptions{Force: true})
-		if _, err := s.cli.ImageRemove(ctx, sharedOld, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
-			t.Logf("remove the nameless image %.19s: %v", sharedOld, err)
-		}
-	})
-
-	for _, tag := range []string{"lone", "shared"} {
-		_, err := w.sb.Publish(ctx, "app", tag, version(tag, "v2"))
+		shared, err := w.sb.Publish(ctx, "app", "shared", version("shared", "v1"))
 		require.NoError(t, err)
-	}
-	res := w.scan(ctx)
-	w.requireScanOK(res)
-
-	for _, name := range []string{"lone", "shared"} {
-		now, err := s.cli.ContainerInspect(ctx, w.sb.ID()+"-"+name, client.ContainerInspectOptions{})
-		require.NoError(t, err, "container %s after the scan", name)
-		require.NotEqual(t, ids[name], now.Container.ID, "container %s was not updated: nothing was superseded", name)
-	}
-	require.Equal(t, sharedOld, image("keeper"), "container keeper (%s=false) was updated", EnableLabel)
-
-	// An updater may clean up after its trigger answered: the image is
-	// given a while to go.
-	gone, cancelGone := context.WithTimeout(ctx, 30*time.Second)
-	defer cancelGone()
-	_, err = retry(gone, 100*time.Millisecond, time.Second, func() (struct{}, error) {
-		if _, err := s.cli.ImageInspect(gone, loneOld); !cerrdefs.IsNotFound(err) {
-			return struct{}{}, fmt.Errorf("image %.19s is still there (%v)", loneOld, err)
+		ids := map[string]string{}
+		for _, a := range []harness.AppSpec{
+			{Name: "lone", Image: lone.Ref},
+			{Name: "shared", Image: shared.Ref},
+			// enable=false excludes it with or without --label-enable.
+			{Name: "keeper", Image: shared.Ref, Labels: map[string]string{EnableLabel: "false"}},
+		} {
+			ids[a.Name], err = w.sb.RunApp(ctx, a)
+			require.NoError(t, err)
 		}
-		return struct{}{}, nil
-	})
-	require.NoError(t, err, "the superseded image %.19s of container lone is still there 30 s after the scan, though no container runs it: cleanup did not remove it", loneOld)
+		image := func(name string) string { return inspectContainer(ctx, t, ids[name]).Image }
+		loneOld, sharedOld := image("lone"), image("shared")
+		require.NotEqual(t, loneOld, sharedOld, "the two versions must be two images")
+		require.Equal(t, sharedOld, image("keeper"))
+		// An updater that strips the names of an image in use leaves it where
+		// the sandbox's removal (by the registry's names) cannot find it; the
+		// image is this sandbox's alone, so it goes here, after its keeper.
+		t.Cleanup(func() {
+			ctx := context.WithoutCancel(ctx)
+			if img, err := s.cli.ImageInspect(ctx, sharedOld); err != nil || len(img.RepoTags)+len(img.RepoDigests) > 0 {
+				return
+			}
+			_, _ = s.cli.ContainerRemove(ctx, ids["keeper"], client.ContainerRemoveOptions{Force: true})
+			if _, err := s.cli.ImageRemove(ctx, sharedOld, client.ImageRemoveOptions{PruneChildren: true}); err != nil {
+				t.Logf("remove the nameless image %.19s: %v", sharedOld, err)
+			}
+		})
 
-	kept, err := s.cli.ImageInspect(ctx, sharedOld)
-	require.NoError(t, err, "the superseded image %.19s of container shared was removed, though container keeper still runs it", sharedOld)
-	name := w.sb.RegistryAddr() + "/app@" + shared.Digest
-	require.True(t, slices.Contains(kept.RepoDigests, name),
-		"the superseded image %.19s of container shared, which container keeper still runs, lost its name %s: cleanup removed what it could of an image in use (names left: %v)",
-		sharedOld, name, kept.RepoDigests)
+		for _, tag := range []string{"lone", "shared"} {
+			_, err := w.sb.Publish(ctx, "app", tag, version(tag, "v2"))
+			require.NoError(t, err)
+		}
+		res := w.scan(ctx)
+		w.requireScanOK(res)
+
+		for _, name := range []string{"lone", "shared"} {
+			now, err := s.cli.ContainerInspect(ctx, w.sb.ID()+"-"+name, client.ContainerInspectOptions{})
+			require.NoError(t, err, "container %s after the scan", name)
+			require.NotEqual(t, ids[name], now.Container.ID, "container %s was not updated: nothing was superseded", name)
+		}
+		require.Equal(t, sharedOld, image("keeper"), "container keeper (%s=false) was updated", EnableLabel)
+
+		// An updater may clean up after its trigger answered: the image is
+		// given a while to go.
+		gone, cancelGone := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelGone()
+		_, err = retry(gone, 100*time.Millisecond, time.Second, func() (struct{}, error) {
+			if _, err := s.cli.ImageInspect(gone, loneOld); !cerrdefs.IsNotFound(err) {
+				return struct{}{}, fmt.Errorf("image %.19s is still there (%v)", loneOld, err)
+			}
+			return struct{}{}, nil
+		})
+		require.NoError(t, err, "the superseded image %.19s of container lone is still there 30 s after the scan, though no container runs it: cleanup did not remove it", loneOld)
+
+		kept, err := s.cli.ImageInspect(ctx, sharedOld)
+		require.NoError(t, err, "the superseded image %.19s of container shared was removed, though container keeper still runs it", sharedOld)
+		name := w.sb.RegistryAddr() + "/app@" + shared.Digest
+		require.True(t, slices.Contains(kept.RepoDigests, name),
+			"the superseded image %.19s of container shared, which container keeper still runs, lost its name %s: cleanup removed what it could of an image in use (names left: %v)",
+			sharedOld, name, kept.RepoDigests)
+	})
 }

@@ -15,12 +15,6 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 )
 
-// failFastBound is how long after a contradicting event a world's wait
-// may take to end: issue 11 item 4 asks for under 2 s. It is measured
-// from the event (the engine's or the trigger's time), not from the
-// test's start, so a slow engine does not count against it.
-const failFastBound = 2 * time.Second
-
 // TestWaitsFailFast: a world's wait for an update (the node recreated)
 // ends at once, in words, when something contradicts it. Each case makes
 // the real reference updater misbehave (its test-only --fault flag) or

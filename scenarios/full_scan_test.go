@@ -17,9 +17,7 @@ import (
 // systemd comes up healthy with the app's unit active, and the updater's
 // metrics say so.
 func TestFullScan(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
-		fullScan(t, p)
-	})
+	forEachProfile(t, []harness.Capability{harness.CapScope}, fullScan)
 }
 
 // BenchmarkFullScan measures the full-scan scenario from sandbox creation

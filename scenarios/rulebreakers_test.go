@@ -17,13 +17,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
-	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
-
-// caughtBound is how long after the evidence (the event that shows the
-// rule broken) a scenario may take to fail: "within seconds", not at a
-// deadline of minutes.
-const caughtBound = 15 * time.Second
 
 // TestRuleBreakersAreCaught runs scenarios against the reference updater
 // broken on purpose (its test-only --fault flag), one way at a time, each
@@ -33,64 +27,39 @@ const caughtBound = 15 * time.Second
 // its sandboxes, their networks and their volumes.
 func TestRuleBreakersAreCaught(t *testing.T) {
 	ref := selfTest(t, "a self-test of the scenarios against broken updaters")
-	cases := []struct {
-		name, fault string
-		// args break the updater instead of --fault (fault then only
-		// names the break in messages).
-		args []string
-		body func(t testing.TB, p harness.Profile)
-		says string
-		// evidence is the event that shows the rule broken.
-		evidence func(ev monitor.Event) bool
-	}{{
-		name: "KeepsOnlyItsOwnLabels", fault: "keep-own-labels", body: fullScan,
-		says:     "the updater dropped label io.seatrial.sandbox from node",
-		evidence: isKind(monitor.EventLabelLost),
-	}, {
-		name: "StripsEveryLabel", fault: "strip-labels", body: fullScan,
-		says:     "the updater dropped label io.seatrial.sandbox from node",
-		evidence: isKind(monitor.EventLabelLost),
-	}, {
-		name: "DropsTheScopeLabel", fault: "drop-scope-label", body: updateTwice,
-		says:     "the updater dropped label com.centurylinklabs.watchtower.scope from node",
-		evidence: isKind(monitor.EventLabelLost),
-	}, {
-		name: "IgnoresEnableFalseWithoutLabelEnable", fault: "enable-false-needs-label-enable",
-		body: func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) },
-		says: "node enable-false (com.centurylinklabs.watchtower.enable=false) with --label-enable off was replaced; the rule: enable=false excludes a container whether --label-enable is on or off",
-		evidence: func(ev monitor.Event) bool {
-			// The first sign of the stop: the engine's kill (the stop
-			// signal) comes before its stop event.
-			return (ev.Kind == monitor.EventContainerKill || ev.Kind == monitor.EventContainerStop) && ev.Node == "enable-false"
+	labelRulesOff := func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) }
+	cases := []ruleBreaker{
+		{name: "KeepsOnlyItsOwnLabels", fault: "keep-own-labels", body: fullScan, finding: droppedLabel(labels.Sandbox)},
+		{name: "StripsEveryLabel", fault: "strip-labels", body: fullScan, finding: droppedLabel(labels.Sandbox)},
+		{name: "DropsTheScopeLabel", fault: "drop-scope-label", body: updateTwice, finding: droppedLabel("com.centurylinklabs.watchtower.scope")},
+		{name: "IgnoresEnableFalseWithoutLabelEnable", fault: "enable-false-needs-label-enable", body: labelRulesOff, finding: finding{
+			says: "node enable-false (com.centurylinklabs.watchtower.enable=false) with --label-enable off was replaced; the rule: enable=false excludes a container whether --label-enable is on or off",
+			evidence: func(ev monitor.Event) bool {
+				// The first sign of the stop: the engine's kill (the stop
+				// signal) comes before its stop event.
+				return (ev.Kind == monitor.EventContainerKill || ev.Kind == monitor.EventContainerStop) && ev.Node == "enable-false"
+			},
+		}},
+		{name: "CountsOutOfScopeAsScanned", fault: "count-out-of-scope", body: fullScan, finding: finding{
+			says:     "(the profile's metrics.scanned: containers scanned in this sandbox's last scan) in sandbox",
+			evidence: isKind(monitor.EventScanAnswered),
+		}},
+		{name: "TriggerAnswersEarly", fault: "trigger-early", body: fullScan, finding: answeredEarly},
+		{name: "TriggerAnswersEarlyLabelRules", fault: "trigger-early", body: labelRulesOff, finding: answeredEarly},
+		{name: "TriggerAnswersEarlyRollback", fault: "trigger-early", body: healthGatedRollback, finding: answeredEarly},
+		{
+			// A client pinned below the engine's minimum that starts without
+			// asking the engine anything: it serves, and cannot work.
+			name: "ServesWhereItCannotWork", fault: "api-version-1.41", args: []string{"--api-version", "1.41"},
+			body: func(t testing.TB, p harness.Profile) {
+				engineAPIRange(t, p, "api min=1.44", "Docker 29 (minimum API 1.44)")
+			},
+			finding: finding{
+				says:     "the updater came up against Docker 29 (minimum API 1.44), but its scan failed",
+				evidence: isKind(monitor.EventScanAnswered),
+			},
 		},
-	}, {
-		name: "CountsOutOfScopeAsScanned", fault: "count-out-of-scope", body: fullScan,
-		says:     "(the profile's metrics.scanned: containers scanned in this sandbox's last scan) in sandbox",
-		evidence: isKind(monitor.EventScanAnswered),
-	}, {
-		name: "TriggerAnswersEarly", fault: "trigger-early", body: fullScan,
-		says:     "the scan trigger answered before its scan was done",
-		evidence: isKind(monitor.EventScanEarly),
-	}, {
-		name: "TriggerAnswersEarlyLabelRules", fault: "trigger-early",
-		body:     func(t testing.TB, p harness.Profile) { labelRulesInMode(t, p, false) },
-		says:     "the scan trigger answered before its scan was done",
-		evidence: isKind(monitor.EventScanEarly),
-	}, {
-		name: "TriggerAnswersEarlyRollback", fault: "trigger-early",
-		body:     func(t testing.TB, p harness.Profile) { healthGatedRollback(t, p) },
-		says:     "the scan trigger answered before its scan was done",
-		evidence: isKind(monitor.EventScanEarly),
-	}, {
-		// A client pinned below the engine's minimum that starts without
-		// asking the engine anything: it serves, and cannot work.
-		name: "ServesWhereItCannotWork", fault: "api-version-1.41", args: []string{"--api-version", "1.41"},
-		body: func(t testing.TB, p harness.Profile) {
-			engineAPIRange(t, p, "api min=1.44", "Docker 29 (minimum API 1.44)")
-		},
-		says:     "the updater came up against Docker 29 (minimum API 1.44), but its scan failed",
-		evidence: isKind(monitor.EventScanAnswered),
-	}}
+	}
 	for _, c := range cases {
 		// One at a time: each starts systemd nodes on the shared engine.
 		t.Run(c.name, func(t *testing.T) {
@@ -132,22 +101,34 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 	}
 }
 
-// selfTest starts a test of the suite itself, on the reference updater,
-// and returns its profile: a self-test, not a test of an updater, so a
-// run of someone's own profile (SEATRIAL_PROFILES=./x.json) has no use
-// for it, and its rows would read as results of that profile; it runs
-// when the reference profile is under test.
-func selfTest(t *testing.T, what string) harness.Profile {
-	t.Helper()
-	testenv.NeedsEngine(t)
-	if !slices.ContainsFunc(s.profiles, func(p harness.Profile) bool { return p.Name == "reference" }) {
-		t.Skip(what + ", run when the reference profile is under test")
-	}
-	t.Parallel()
-	p, err := harness.ProfileByName("reference")
-	require.NoError(t, err)
-	return p
+// ruleBreaker is a case of TestRuleBreakersAreCaught: the scenario body
+// run against the reference updater with the --fault that breaks a rule,
+// and the finding the scenario must report.
+type ruleBreaker struct {
+	name, fault string
+	// args break the updater instead of --fault (fault then only names
+	// the break in messages).
+	args []string
+	body func(t testing.TB, p harness.Profile)
+	finding
 }
+
+// finding is what a scenario must say first when a rule is broken, and
+// the event that shows the rule broken (the evidence caughtBound is
+// measured from).
+type finding struct {
+	says     string
+	evidence func(ev monitor.Event) bool
+}
+
+// droppedLabel is the finding of a replacement that lost label key.
+func droppedLabel(key string) finding {
+	return finding{says: "the updater dropped label " + key + " from node", evidence: isKind(monitor.EventLabelLost)}
+}
+
+// answeredEarly is the finding of a scan trigger that answered before its
+// scan was done.
+var answeredEarly = finding{says: "the scan trigger answered before its scan was done", evidence: isKind(monitor.EventScanEarly)}
 
 func isKind(k monitor.EventKind) func(monitor.Event) bool {
 	return func(ev monitor.Event) bool { return ev.Kind == k }

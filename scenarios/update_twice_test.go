@@ -18,9 +18,7 @@ import (
 // on a recreate (the scope label, say) is caught by the second scan, which
 // would skip the node for ever, or before it by the Watcher.
 func TestUpdateTwice(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
-		updateTwice(t, p)
-	})
+	forEachProfile(t, []harness.Capability{harness.CapScope}, updateTwice)
 }
 
 func updateTwice(t testing.TB, p harness.Profile) {

@@ -31,8 +31,7 @@ import (
 func TestCleanupKeepsImagesInUse(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapCleanup}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 		version := func(tag, v string) appconfig.Config {
 			return appconfig.Config{Version: tag + "-" + v + "-" + w.sb.ID(), Behaviour: appconfig.Healthy}
 		}

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,8 +17,7 @@ import (
 func TestConcurrentScanTrigger(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSkipBusyScan}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
 		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

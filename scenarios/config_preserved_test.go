@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -33,8 +32,7 @@ func TestConfigPreserved(t *testing.T) {
 		// may stop both before it recreates either: this scenario judges
 		// what the new containers carry, not how long the nodes were gone.
 		w := newWorld(t, p, worldSpec{nodes: specs, nodeLossGrace: 2*realisticStopTimeout*time.Second + nodeLossGrace})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 
 		before := map[string]configdiff.Side{}
 		oldIDs := map[string]string{}

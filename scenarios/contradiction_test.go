@@ -97,8 +97,7 @@ func TestWaitsFailFast(t *testing.T) {
 				spec.updater.ExtraArgs = []string{"--fault", c.fault}
 			}
 			w := newWorld(t, p, spec)
-			ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-			defer cancel()
+			ctx := within(t, 4*time.Minute)
 			old := w.nodes(ctx)["controller"]
 			_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 			require.NoError(t, err)

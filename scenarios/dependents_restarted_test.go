@@ -53,8 +53,7 @@ type dependent struct {
 
 func dependentsRestarted(t testing.TB, p harness.Profile) {
 	w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	parent := w.cluster.Node("controller")
 	app, err := w.sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)

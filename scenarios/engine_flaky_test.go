@@ -20,8 +20,7 @@ import (
 func TestEngineFlaky(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSurvivesFlakyEngine}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
 		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -75,8 +74,7 @@ func fullScan(t testing.TB, p harness.Profile) { timedFullScan(t, p) }
 // the new version's publication to the last assertion.
 func timedFullScan(t testing.TB, p harness.Profile) time.Duration {
 	w := newWorld(t, p, worldSpec{})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)
 	for name, n := range before {
 		require.Equal(t, w.v1.Digest, n.Digest, "node %s before the scan", name)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,8 +59,7 @@ func TestGracefulStop(t *testing.T) {
 		spec := realisticNode("controller", "")
 		spec.OwnStopSignalOnly = true
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{spec}})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 		node := w.cluster.Node("controller")
 		oldID, err := node.ContainerID(ctx)
 		require.NoError(t, err)

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -27,8 +26,7 @@ func TestLabelFilters(t *testing.T) {
 			},
 			updater: harness.UpdaterOptions{LabelEnable: true},
 		})
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
+		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
 		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

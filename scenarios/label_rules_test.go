@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -69,8 +68,7 @@ func labelRulesInMode(t testing.TB, p harness.Profile, labelEnable bool) {
 		nodes = append(nodes, harness.NodeSpec{Name: r.node, Labels: r.labels})
 	}
 	w := newWorld(t, p, worldSpec{nodes: nodes, updater: harness.UpdaterOptions{LabelEnable: labelEnable}})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)
 	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)

@@ -72,8 +72,7 @@ func lifecycleHooks(t testing.TB, p harness.Profile) {
 		// (watchtower v1.7.1: stopStaleContainer returns an error).
 		scanFailuresExpected: true,
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before, after, v2 := w.updateNodes(ctx)
 
 	require.NotEqual(t, before["hooked"].ContainerID, after["hooked"].ContainerID, "node hooked was not recreated")

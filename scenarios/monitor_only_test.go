@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -16,8 +15,7 @@ import (
 func TestMonitorOnly(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapMonitorOnly}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{updater: harness.UpdaterOptions{MonitorOnly: true}})
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
+		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
 		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

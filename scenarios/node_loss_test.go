@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,8 +17,7 @@ import (
 func TestNodeLoss(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
+		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
 		lost := w.cluster.Node("worker-0")
 		require.NoError(t, lost.Kill(ctx, "SIGKILL"))

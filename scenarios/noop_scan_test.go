@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -20,8 +19,7 @@ import (
 func TestNoOpScan(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
+		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
 
 		res := w.scan(ctx)

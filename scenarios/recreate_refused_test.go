@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -37,8 +36,7 @@ func TestRecreateRefused(t *testing.T) {
 
 func recreateRefused(t testing.TB, p harness.Profile, rule, call string) {
 	w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before := map[string]container.InspectResponse{}
 	for _, n := range w.cluster.Nodes() {
 		insp, err := n.Inspect(ctx)

@@ -26,8 +26,7 @@ func TestRegistryDownDuringScan(t *testing.T) {
 	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
 		// A scan while the registry is down counts failed pulls.
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
 		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
 		require.NoError(t, err)

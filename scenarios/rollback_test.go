@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -29,8 +28,7 @@ func healthGatedRollback(t testing.TB, p harness.Profile) {
 		updater:              harness.UpdaterOptions{HealthGated: true, HealthTimeout: 90 * time.Second},
 		scanFailuresExpected: true,
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)["controller"]
 	broken, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.UnitFails})
 	require.NoError(t, err)

@@ -229,8 +229,7 @@ func runCaught(t *testing.T, p harness.Profile, body func(testing.TB, harness.Pr
 		body(c, p)
 	}()
 	<-done
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+	ctx := within(t, time.Minute)
 	for _, id := range c.sandboxes() {
 		c.volumes[id] = sandboxVolumes(t, ctx, id)
 	}
@@ -275,8 +274,7 @@ func sandboxVolumes(t testing.TB, ctx context.Context, id string) []string {
 // label or name, networks by label or name, the volumes its containers
 // mounted.
 func leftovers(t testing.TB, id string, volumes []string) []string {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+	ctx := within(t, time.Minute)
 	var left []string
 	for name, c := range ofSandbox(t, ctx, id) {
 		left = append(left, fmt.Sprintf("container %s (%.12s, %d labels)", name, c.ID, len(c.Labels)))

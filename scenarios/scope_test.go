@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
@@ -29,8 +28,7 @@ func TestScopeIsolation(t *testing.T) {
 		if t.Failed() {
 			return
 		}
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+		ctx := within(t, 4*time.Minute)
 
 		// The outsider: a third sandbox's app container with no scope
 		// label, running an image from a's registry.

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -28,8 +27,7 @@ func updateTwice(t testing.TB, p harness.Profile) {
 		{Name: "controller", Labels: map[string]string{"io.example.owner": "team-a"}},
 		{Name: "worker-0"},
 	}})
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
+	ctx := within(t, 5*time.Minute)
 	first := w.identities(ctx)
 	before := w.nodes(ctx)
 	for round, version := range []string{"v2", "v3"} {

@@ -51,14 +51,11 @@ func readMessages(t testing.TB, name string) []events.Message {
 	return out
 }
 
-// brief drops what the recordings make noisy to compare (time, ids, image).
-type brief struct {
-	Kind      EventKind
-	Node      string
-	Role      string
-	Container string
-	Detail    string
-	ExitCode  int
+// brief keeps of an event what the recordings' tests compare: not what
+// the recordings make noisy (time, ids, image, sandbox).
+func brief(ev Event) Event {
+	return Event{Kind: ev.Kind, Node: ev.Node, Role: ev.Role, Container: ev.Container,
+		Unit: ev.Unit, State: ev.State, Detail: ev.Detail, ExitCode: ev.ExitCode}
 }
 
 func TestParseDockerEventRecorded(t *testing.T) {
@@ -68,7 +65,7 @@ func TestParseDockerEventRecorded(t *testing.T) {
 	// unhealthy), is paused, unpaused and killed; then an app container
 	// whose health check fails and which exits 3; then both removed.
 	msgs := readMessages(t, "events/node-lifecycle.jsonl")
-	var got []brief
+	var got []Event
 	for _, m := range msgs {
 		ev, ok := ParseDockerEvent(m)
 		if !ok {
@@ -86,24 +83,24 @@ func TestParseDockerEventRecorded(t *testing.T) {
 		if ev.Time.UnixNano() != m.TimeNano {
 			t.Errorf("%s: time %v, want nanosecond %d", ev, ev.Time, m.TimeNano)
 		}
-		got = append(got, brief{ev.Kind, ev.Node, ev.Role, ev.Container, ev.Detail, ev.ExitCode})
+		got = append(got, brief(ev))
 	}
 	const node, app = "st-5ec0ded001-worker-0", "st-5ec0ded001-app"
-	want := []brief{
-		{EventContainerCreate, "worker-0", "node", node, "", 0},
-		{EventContainerStart, "worker-0", "node", node, "", 0},
-		{EventContainerHealthStatus, "worker-0", "node", node, "healthy", 0},
-		{EventContainerHealthStatus, "worker-0", "node", node, "unhealthy", 0},
-		{EventContainerPause, "worker-0", "node", node, "", 0},
-		{EventContainerUnpause, "worker-0", "node", node, "", 0},
-		{EventContainerKill, "worker-0", "node", node, "9", 0},
-		{EventContainerDie, "worker-0", "node", node, "", 137},
-		{EventContainerCreate, "", "app", app, "", 0},
-		{EventContainerStart, "", "app", app, "", 0},
-		{EventContainerHealthStatus, "", "app", app, "unhealthy", 0},
-		{EventContainerDie, "", "app", app, "", 3},
-		{EventContainerDestroy, "", "app", app, "", 0},
-		{EventContainerDestroy, "worker-0", "node", node, "", 0},
+	want := []Event{
+		{Kind: EventContainerCreate, Node: "worker-0", Role: "node", Container: node},
+		{Kind: EventContainerStart, Node: "worker-0", Role: "node", Container: node},
+		{Kind: EventContainerHealthStatus, Node: "worker-0", Role: "node", Container: node, Detail: "healthy"},
+		{Kind: EventContainerHealthStatus, Node: "worker-0", Role: "node", Container: node, Detail: "unhealthy"},
+		{Kind: EventContainerPause, Node: "worker-0", Role: "node", Container: node},
+		{Kind: EventContainerUnpause, Node: "worker-0", Role: "node", Container: node},
+		{Kind: EventContainerKill, Node: "worker-0", Role: "node", Container: node, Detail: "9"},
+		{Kind: EventContainerDie, Node: "worker-0", Role: "node", Container: node, ExitCode: 137},
+		{Kind: EventContainerCreate, Role: "app", Container: app},
+		{Kind: EventContainerStart, Role: "app", Container: app},
+		{Kind: EventContainerHealthStatus, Role: "app", Container: app, Detail: "unhealthy"},
+		{Kind: EventContainerDie, Role: "app", Container: app, ExitCode: 3},
+		{Kind: EventContainerDestroy, Role: "app", Container: app},
+		{Kind: EventContainerDestroy, Node: "worker-0", Role: "node", Container: node},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("parsed events (-want +got):\n%s", d)
@@ -164,13 +161,6 @@ func TestParseDockerEventEdgeCases(t *testing.T) {
 	}
 }
 
-type unitBrief struct {
-	Kind  EventKind
-	Unit  string
-	State string
-	Sub   string
-}
-
 func TestParseBusctlRecorded(t *testing.T) {
 	// Recorded inside a node with busctl monitor --json=short and the
 	// monitor's match, while: systemctl restart systemd-journald;
@@ -178,7 +168,7 @@ func TestParseBusctlRecorded(t *testing.T) {
 	// --unit=seatrial-ok sleep 1; a unit x-false.service with
 	// ExecStart=/bin/false started; systemctl reload dbus.
 	lines := readLines(t, "busctl/unit-restart-fail-reload.jsonl")
-	var got []unitBrief
+	var got []Event
 	var prev time.Time
 	for i, l := range lines {
 		ev, ok, err := ParseBusctlLine(l)
@@ -192,11 +182,11 @@ func TestParseBusctlRecorded(t *testing.T) {
 			t.Errorf("line %d: time %v (previous %v)", i+1, ev.Time, prev)
 		}
 		prev = ev.Time
-		got = append(got, unitBrief{ev.Kind, ev.Unit, ev.State, ev.Detail})
+		got = append(got, brief(ev))
 	}
 	// Every change of a unit's ActiveState, in order (repeats of the same
 	// state dropped, as the SystemdMonitor does by default).
-	var changes []unitBrief
+	var changes []Event
 	last := map[string]string{}
 	for _, u := range got {
 		if last[u.Unit] != u.State {
@@ -204,33 +194,33 @@ func TestParseBusctlRecorded(t *testing.T) {
 			last[u.Unit] = u.State
 		}
 	}
-	want := []unitBrief{
-		{EventUnitActive, "systemd-journald.service", "active", "running"},
-		{EventUnitInactive, "systemd-journald-audit.socket", "inactive", "dead"},
-		{EventUnitDeactivating, "systemd-journald.service", "deactivating", "stop-sigterm"},
-		{EventUnitInactive, "systemd-journald.service", "inactive", "dead"},
-		{EventUnitActivating, "systemd-journald.service", "activating", "start"},
-		{EventUnitActive, "systemd-journald.service", "active", "running"},
-		{EventUnitActive, "systemd-journald-dev-log.socket", "active", "running"},
-		{EventUnitActive, "systemd-journald.socket", "active", "running"},
-		{EventUnitInactive, "shutdown.target", "inactive", "dead"},
-		{EventUnitActive, "basic.target", "active", "active"},
-		{EventUnitActive, "sysinit.target", "active", "active"},
-		{EventUnitActive, "system.slice", "active", "active"},
-		{EventUnitInactive, "seatrial-fail.service", "inactive", "dead"},
-		{EventUnitActive, "seatrial-fail.service", "active", "running"},
-		{EventUnitFailed, "seatrial-fail.service", "failed", "failed"},
-		{EventUnitInactive, "seatrial-ok.service", "inactive", "dead"},
-		{EventUnitActive, "seatrial-ok.service", "active", "running"},
-		{EventUnitInactive, "seatrial-ok.service", "inactive", "dead"},
-		{EventUnitActive, "systemd-logind.service", "active", "running"},
-		{EventUnitInactive, "x-false.service", "inactive", "dead"},
-		{EventUnitActive, "x-false.service", "active", "running"},
-		{EventUnitFailed, "x-false.service", "failed", "failed"},
-		{EventUnitActive, "dbus.service", "active", "running"},
-		{EventUnitReloading, "dbus.service", "reloading", "reload"},
-		{EventUnitActive, "dbus.service", "active", "running"},
-		{EventUnitActive, "dbus.socket", "active", "running"},
+	want := []Event{
+		{Kind: EventUnitActive, Unit: "systemd-journald.service", State: "active", Detail: "running"},
+		{Kind: EventUnitInactive, Unit: "systemd-journald-audit.socket", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitDeactivating, Unit: "systemd-journald.service", State: "deactivating", Detail: "stop-sigterm"},
+		{Kind: EventUnitInactive, Unit: "systemd-journald.service", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActivating, Unit: "systemd-journald.service", State: "activating", Detail: "start"},
+		{Kind: EventUnitActive, Unit: "systemd-journald.service", State: "active", Detail: "running"},
+		{Kind: EventUnitActive, Unit: "systemd-journald-dev-log.socket", State: "active", Detail: "running"},
+		{Kind: EventUnitActive, Unit: "systemd-journald.socket", State: "active", Detail: "running"},
+		{Kind: EventUnitInactive, Unit: "shutdown.target", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActive, Unit: "basic.target", State: "active", Detail: "active"},
+		{Kind: EventUnitActive, Unit: "sysinit.target", State: "active", Detail: "active"},
+		{Kind: EventUnitActive, Unit: "system.slice", State: "active", Detail: "active"},
+		{Kind: EventUnitInactive, Unit: "seatrial-fail.service", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActive, Unit: "seatrial-fail.service", State: "active", Detail: "running"},
+		{Kind: EventUnitFailed, Unit: "seatrial-fail.service", State: "failed", Detail: "failed"},
+		{Kind: EventUnitInactive, Unit: "seatrial-ok.service", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActive, Unit: "seatrial-ok.service", State: "active", Detail: "running"},
+		{Kind: EventUnitInactive, Unit: "seatrial-ok.service", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActive, Unit: "systemd-logind.service", State: "active", Detail: "running"},
+		{Kind: EventUnitInactive, Unit: "x-false.service", State: "inactive", Detail: "dead"},
+		{Kind: EventUnitActive, Unit: "x-false.service", State: "active", Detail: "running"},
+		{Kind: EventUnitFailed, Unit: "x-false.service", State: "failed", Detail: "failed"},
+		{Kind: EventUnitActive, Unit: "dbus.service", State: "active", Detail: "running"},
+		{Kind: EventUnitReloading, Unit: "dbus.service", State: "reloading", Detail: "reload"},
+		{Kind: EventUnitActive, Unit: "dbus.service", State: "active", Detail: "running"},
+		{Kind: EventUnitActive, Unit: "dbus.socket", State: "active", Detail: "running"},
 	}
 	if d := cmp.Diff(want, changes); d != "" {
 		t.Errorf("unit state changes (-want +got):\n%s", d)

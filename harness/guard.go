@@ -1,11 +1,15 @@
 package harness
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/seatrial-dev/seatrial/harness/profile"
+)
 
 // EngineGuard keeps container removals away from updaters that cannot
 // bear them. Some updaters (watchtower v1.7.1; see
-// CapToleratesEngineChurn) inspect every container on the engine during a
-// scan, and fail when one is removed between their list and their
+// profile.CapToleratesEngineChurn) inspect every container on the engine
+// during a scan, and fail when one is removed between their list and their
 // inspect. Sandboxes that share a guard hold it shared while they remove
 // containers (closing a sandbox, pruning, an updater that recreates
 // containers scanning), and exclusively while such an updater starts or
@@ -40,7 +44,7 @@ func (g *EngineGuard) quiet() func() {
 // starts or scans: quiet if it cannot bear churn, churn otherwise (its
 // scan may remove containers).
 func (g *EngineGuard) forUpdater(p Profile) func() {
-	if p.Has(CapToleratesEngineChurn) {
+	if p.Has(profile.CapToleratesEngineChurn) {
 		return g.churn()
 	}
 	return g.quiet()

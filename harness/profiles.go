@@ -4,7 +4,8 @@ import "github.com/seatrial-dev/seatrial/harness/profile"
 
 // The updater profile lives in package profile, which the sandbox
 // descriptor imports; these names keep the harness's callers (the CLI, the
-// scenarios) as they were.
+// scenarios) as they were. The capabilities (profile.CapScope, ...) are
+// named in package profile only.
 type (
 	// Profile is profile.Profile.
 	Profile = profile.Profile
@@ -12,27 +13,6 @@ type (
 	Capability = profile.Capability
 	// Metrics is profile.Metrics.
 	Metrics = profile.Metrics
-)
-
-// Capabilities, as in package profile.
-const (
-	CapScope                = profile.CapScope
-	CapMonitorOnly          = profile.CapMonitorOnly
-	CapLabelFilter          = profile.CapLabelFilter
-	CapHealthGatedRollback  = profile.CapHealthGatedRollback
-	CapSkipBusyScan         = profile.CapSkipBusyScan
-	CapToleratesEngineChurn = profile.CapToleratesEngineChurn
-	CapConfigPreserved      = profile.CapConfigPreserved
-	CapGracefulStop         = profile.CapGracefulStop
-	CapRestartsDependents   = profile.CapRestartsDependents
-	CapCleanup              = profile.CapCleanup
-	CapLifecycleHooks       = profile.CapLifecycleHooks
-	// CapSurvivesRefusedRecreate is profile.CapSurvivesRefusedRecreate.
-	CapSurvivesRefusedRecreate = profile.CapSurvivesRefusedRecreate
-	// CapSurvivesFlakyEngine is profile.CapSurvivesFlakyEngine.
-	CapSurvivesFlakyEngine = profile.CapSurvivesFlakyEngine
-	// CapHandlesEngineAPIRange is profile.CapHandlesEngineAPIRange.
-	CapHandlesEngineAPIRange = profile.CapHandlesEngineAPIRange
 )
 
 // DefaultProfile is profile.Default.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestCleanupKeepsImagesInUse: with the updater's cleanup flag, two app
@@ -29,7 +30,7 @@ import (
 // Engine API: nothing newer than 1.25 (image remove, container list by
 // image); the suite's floor is 1.41, for the nodes' cgroupns.
 func TestCleanupKeepsImagesInUse(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapCleanup}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapCleanup}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
 		ctx := within(t, 4*time.Minute)
 		version := func(tag, v string) appconfig.Config {

@@ -9,13 +9,14 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestConcurrentScanTrigger: a scan is triggered while one runs. The
 // second is skipped, as the profile says it answers, and counted in the
 // scans-skipped metric; the first completes.
 func TestConcurrentScanTrigger(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSkipBusyScan}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapSkipBusyScan}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
 		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)

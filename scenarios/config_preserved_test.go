@@ -12,6 +12,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/configdiff"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestConfigPreserved: two realistic nodes (see realisticNode), one with
@@ -26,7 +27,7 @@ import (
 // 1.44 and is not tested here: on this engine a container has one, on its
 // primary network (Config.MacAddress).
 func TestConfigPreserved(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapConfigPreserved}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapConfigPreserved}, func(t testing.TB, p harness.Profile) {
 		specs := []harness.NodeSpec{realisticNode("controller", userMAC), realisticNode("worker-0", "")}
 		// A node may take its whole grace period to stop, and an updater
 		// may stop both before it recreates either: this scenario judges

@@ -15,6 +15,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // dependsOnLabel names the containers a container depends on, in the
@@ -38,7 +39,7 @@ const dependsOnLabel = "com.centurylinklabs.watchtower.depends-on"
 // Engine API: nothing newer than 1.25 (network_mode container:, links,
 // labels); the suite's floor is 1.41, for the nodes' cgroupns.
 func TestDependentsRestarted(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapRestartsDependents}, dependentsRestarted)
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapRestartsDependents}, dependentsRestarted)
 }
 
 // dependent is a container that depends on the node "controller", and

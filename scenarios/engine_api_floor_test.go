@@ -17,6 +17,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestEngineAPIFloor: from before the updater starts, the engine proxy
@@ -32,7 +33,7 @@ import (
 // version. On an engine whose own maximum is the cap (1.41 here) the cap
 // changes nothing, and the scenario must pass as FullScan does.
 func TestEngineAPIFloor(t *testing.T) {
-	forEachVariant(t, []harness.Capability{harness.CapScope, harness.CapHandlesEngineAPIRange}, []variant{
+	forEachVariant(t, []profile.Capability{profile.CapScope, profile.CapHandlesEngineAPIRange}, []variant{
 		// The detail is the engine, in words.
 		{"min-1.44", "api min=1.44", "Docker 29 (minimum API 1.44)"},
 		{"max-1.41", "api max=1.41", "an engine capped at API 1.41"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestEngineFlaky: the engine answers 503 to the scan's container list,
@@ -18,7 +19,7 @@ import (
 // container's state and restart count), and once the faults are lifted
 // the next scan updates every node.
 func TestEngineFlaky(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapSurvivesFlakyEngine}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapSurvivesFlakyEngine}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
 		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
@@ -16,7 +17,7 @@ import (
 // systemd comes up healthy with the app's unit active, and the updater's
 // metrics say so.
 func TestFullScan(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, fullScan)
+	forEachProfile(t, []profile.Capability{profile.CapScope}, fullScan)
 }
 
 // BenchmarkFullScan measures the full-scan scenario from sandbox creation

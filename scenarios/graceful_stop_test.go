@@ -12,6 +12,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // slowStop is how long the node's shutdown takes, in seconds: a unit
@@ -55,7 +56,7 @@ func sigName(n string) string {
 // An updater that SIGKILLs, sends SIGTERM (systemd re-executes itself on
 // it) or cuts the grace period short fails. Needs API 1.41.
 func TestGracefulStop(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapGracefulStop}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapGracefulStop}, func(t testing.TB, p harness.Profile) {
 		spec := realisticNode("controller", "")
 		spec.OwnStopSignalOnly = true
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{spec}})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // EnableLabel is the label watchtower and its forks read with --label-enable.
@@ -17,7 +18,7 @@ const EnableLabel = "com.centurylinklabs.watchtower.enable"
 // enable=true are touched; one without the label and one with
 // enable=false never are.
 func TestLabelFilters(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapLabelFilter}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapLabelFilter}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{
 			nodes: []harness.NodeSpec{
 				{Name: "controller", Labels: map[string]string{EnableLabel: "true"}},

@@ -13,6 +13,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // MonitorOnlyLabel is the label watchtower and its forks read to only
@@ -46,9 +47,9 @@ var labelRules = []labelRule{
 // published and one scan triggered; exactly the nodes the rule manages
 // are updated, the others keep their container.
 func TestLabelRules(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		modes := []bool{false}
-		if p.Missing(harness.CapLabelFilter) == "" {
+		if p.Missing(profile.CapLabelFilter) == "" {
 			modes = append(modes, true)
 		} else {
 			t.Logf("profile %s has no --label-enable: only the rules with it off are checked", p.Name)

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // The lifecycle hook labels of the watchtower family
@@ -39,7 +40,7 @@ const hookLog = "/seatrial-hooks/log"
 // Engine API: nothing newer than 1.25 (exec); the suite's floor is 1.41,
 // for the nodes' cgroupns.
 func TestLifecycleHooks(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapLifecycleHooks}, lifecycleHooks)
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapLifecycleHooks}, lifecycleHooks)
 }
 
 // hookCommand appends "<hook> <container id>" to hookLog. The id is read

@@ -8,12 +8,13 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestMonitorOnly: a monitor-only updater reports the new version and
 // applies nothing.
 func TestMonitorOnly(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapMonitorOnly}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapMonitorOnly}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{updater: harness.UpdaterOptions{MonitorOnly: true}})
 		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)

@@ -9,13 +9,14 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestNodeLoss: a node is killed; the Watcher reports container.die with
 // the exit code; the next scan updates the live node, leaves the dead one
 // as it is (no resurrection, no failure), and counts only what it scanned.
 func TestNodeLoss(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
 		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)

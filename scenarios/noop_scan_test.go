@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestNoOpScan: nothing new is published; a scan recreates nothing,
@@ -17,7 +18,7 @@ import (
 // to a pull). This is the regression that costs users their Docker Hub
 // rate limit.
 func TestNoOpScan(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{})
 		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)

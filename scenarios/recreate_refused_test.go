@@ -14,6 +14,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestRecreateRefused: the engine (through the engine proxy) refuses the
@@ -25,7 +26,7 @@ import (
 // trigger's answer. A node that disappears is the updater's doing, and the
 // failure says so.
 func TestRecreateRefused(t *testing.T) {
-	forEachVariant(t, []harness.Capability{harness.CapScope, harness.CapSurvivesRefusedRecreate}, []variant{
+	forEachVariant(t, []profile.Capability{profile.CapScope, profile.CapSurvivesRefusedRecreate}, []variant{
 		// first=1: only the first replacement is refused, so an updater
 		// that restores by recreating the old configuration can. The
 		// detail is the path of the refused call.

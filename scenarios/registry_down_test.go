@@ -23,7 +23,7 @@ import (
 // change either way is caught). Once the registry is back, the next scan
 // updates.
 func TestRegistryDownDuringScan(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		// A scan while the registry is down counts failed pulls.
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true})
 		ctx := within(t, 4*time.Minute)

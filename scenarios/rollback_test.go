@@ -10,6 +10,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestHealthGatedRollback: a version whose app unit fails (so systemd is
@@ -17,7 +18,7 @@ import (
 // sees it unhealthy, and rolls back: the old image runs again in a new
 // container, healthy, and rollbacks and failed count it.
 func TestHealthGatedRollback(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope, harness.CapHealthGatedRollback}, healthGatedRollback)
+	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapHealthGatedRollback}, healthGatedRollback)
 }
 
 func healthGatedRollback(t testing.TB, p harness.Profile) {

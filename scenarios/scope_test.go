@@ -10,6 +10,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestScopeIsolation: two sandboxes side by side, each with its own
@@ -17,7 +18,7 @@ import (
 // image with a newer version available. Each updater touches only its own
 // sandbox's nodes; nobody touches the outsider.
 func TestScopeIsolation(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		one := []harness.NodeSpec{{Name: "controller"}}
 		var a, b *world
 		var wg sync.WaitGroup

@@ -9,6 +9,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
 // TestUpdateTwice: v1 → v2 → v3 (publish, scan, publish, scan). Every
@@ -17,7 +18,7 @@ import (
 // on a recreate (the scope label, say) is caught by the second scan, which
 // would skip the node for ever, or before it by the Watcher.
 func TestUpdateTwice(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, updateTwice)
+	forEachProfile(t, []profile.Capability{profile.CapScope}, updateTwice)
 }
 
 func updateTwice(t testing.TB, p harness.Profile) {

@@ -59,22 +59,23 @@ func (r *recorder) Errorf(format string, args ...any) {
 	}
 }
 
-func (r *recorder) FailNow() {
-	if r.record("") {
-		r.TB.FailNow()
+// FailNow and SkipNow record, then end the body's goroutine (see end).
+func (r *recorder) FailNow() { r.end(r.record(""), r.TB.FailNow) }
+func (r *recorder) SkipNow() { r.end(r.recordSkip(), r.TB.SkipNow) }
+
+// end ends the body's goroutine; once judged (passThrough), the real
+// test's FailNow or SkipNow (real) runs first.
+func (r *recorder) end(passThrough bool, real func()) {
+	if passThrough {
+		real()
 	}
 	runtime.Goexit()
 }
 
-func (r *recorder) Fatal(args ...any) {
-	r.Error(args...)
-	r.FailNow()
-}
-
-func (r *recorder) Fatalf(format string, args ...any) {
-	r.Errorf(format, args...)
-	r.FailNow()
-}
+func (r *recorder) Fatal(args ...any)                 { r.Error(args...); r.FailNow() }
+func (r *recorder) Fatalf(format string, args ...any) { r.Errorf(format, args...); r.FailNow() }
+func (r *recorder) Skip(args ...any)                  { r.Log(args...); r.SkipNow() }
+func (r *recorder) Skipf(format string, args ...any)  { r.Logf(format, args...); r.SkipNow() }
 
 func (r *recorder) Failed() bool {
 	r.mu.Lock()
@@ -85,25 +86,11 @@ func (r *recorder) Failed() bool {
 	return r.failed
 }
 
-func (r *recorder) SkipNow() {
+func (r *recorder) recordSkip() (passThrough bool) {
 	r.mu.Lock()
-	judged := r.judged
+	defer r.mu.Unlock()
 	r.skipped = true
-	r.mu.Unlock()
-	if judged {
-		r.TB.SkipNow()
-	}
-	runtime.Goexit()
-}
-
-func (r *recorder) Skip(args ...any) {
-	r.Log(args...)
-	r.SkipNow()
-}
-
-func (r *recorder) Skipf(format string, args ...any) {
-	r.Logf(format, args...)
-	r.SkipNow()
+	return r.judged
 }
 
 func (r *recorder) Skipped() bool {

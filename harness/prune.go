@@ -310,8 +310,7 @@ func pruneOrphans(ctx context.Context, cli *client.Client, known map[string]bool
 	if err != nil {
 		return nil, fmt.Errorf("list containers to find orphans: %w", err)
 	}
-	bySandbox := map[string]*Removed{}
-	var ids []string
+	var removed bySandbox
 	var errs []error
 	for _, c := range all.Items {
 		m := orphanName.FindStringSubmatch(firstName(c.Names))
@@ -323,19 +322,39 @@ func pruneOrphans(ctx context.Context, cli *client.Client, known map[string]bool
 			errs = append(errs, fmt.Errorf("remove orphan container %s: %w", name, err))
 			continue
 		}
-		r := bySandbox[m[1]]
-		if r == nil {
-			r = &Removed{Sandbox: m[1]}
-			bySandbox[m[1]] = r
-			ids = append(ids, m[1])
-		}
+		r, _ := removed.of(m[1])
 		r.Containers = append(r.Containers, name)
 	}
-	out := make([]Removed, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, *bySandbox[id])
+	return removed.list(), errors.Join(errs...)
+}
+
+// bySandbox gathers what a prune removed, by sandbox, in the order the
+// sandboxes were first met.
+type bySandbox struct {
+	byID map[string]*Removed
+	ids  []string
+}
+
+// of is the record of sandbox id; isNew on the first call for id.
+func (b *bySandbox) of(id string) (r *Removed, isNew bool) {
+	if r = b.byID[id]; r != nil {
+		return r, false
 	}
-	return out, errors.Join(errs...)
+	if b.byID == nil {
+		b.byID = map[string]*Removed{}
+	}
+	r = &Removed{Sandbox: id}
+	b.byID[id] = r
+	b.ids = append(b.ids, id)
+	return r, true
+}
+
+func (b *bySandbox) list() []Removed {
+	out := make([]Removed, 0, len(b.ids))
+	for _, id := range b.ids {
+		out = append(out, *b.byID[id])
+	}
+	return out
 }
 
 // RemoveRegistryImages untags every image pulled from the given registry
@@ -416,8 +435,7 @@ func pruneOrphanVolumes(ctx context.Context, cli *client.Client, known []Sandbox
 	if err != nil {
 		return nil, fmt.Errorf("list sandbox volumes: %w", err)
 	}
-	byID := map[string]*Removed{}
-	var ids []string
+	var removed bySandbox
 	var errs []error
 	for _, v := range list.Items {
 		id := v.Labels[labels.Sandbox]
@@ -433,17 +451,11 @@ func pruneOrphanVolumes(ctx context.Context, cli *client.Client, known []Sandbox
 			errs = append(errs, fmt.Errorf("remove volume %s: %w", v.Name, err))
 			continue
 		}
-		r := byID[id]
-		if r == nil {
-			r = &Removed{Sandbox: id, Owner: owner, OwnerAlive: alive}
-			byID[id] = r
-			ids = append(ids, id)
+		r, isNew := removed.of(id)
+		if isNew {
+			r.Owner, r.OwnerAlive = owner, alive
 		}
 		r.Volumes = append(r.Volumes, v.Name)
 	}
-	out := make([]Removed, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, *byID[id])
-	}
-	return out, errors.Join(errs...)
+	return removed.list(), errors.Join(errs...)
 }

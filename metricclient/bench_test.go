@@ -82,14 +82,7 @@ func BenchmarkLookups(b *testing.B) {
 
 // BenchmarkParse is the parse alone (goal: ≤ 20 ms for 10,000 series).
 func BenchmarkParse(b *testing.B) {
-	text, _ := benchExposition()
-	b.SetBytes(int64(len(text)))
-	defer testenv.ReportCPU(b)()
-	for b.Loop() {
-		if err := NewMetricData(text).Err(); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchParse(b, func(text string) error { return NewMetricData(text).Err() })
 }
 
 // BenchmarkParseTextFloor is expfmt's text parser alone over the same
@@ -97,11 +90,19 @@ func BenchmarkParse(b *testing.B) {
 // (textscan.go) replaced expfmt on the fast path, and now the figure that
 // says why it did.
 func BenchmarkParseTextFloor(b *testing.B) {
+	benchParse(b, func(text string) error {
+		_, err := ParseText(strings.NewReader(text))
+		return err
+	})
+}
+
+// benchParse times parse over the benchmarks' exposition, per byte.
+func benchParse(b *testing.B, parse func(text string) error) {
 	text, _ := benchExposition()
 	b.SetBytes(int64(len(text)))
 	defer testenv.ReportCPU(b)()
 	for b.Loop() {
-		if _, err := ParseText(strings.NewReader(text)); err != nil {
+		if err := parse(text); err != nil {
 			b.Fatal(err)
 		}
 	}

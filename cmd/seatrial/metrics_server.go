@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/metricclient/server"
 )
 
@@ -71,7 +70,7 @@ func runMetricsServer(ctx context.Context, f metricsServerFlags, stdout, stderr 
 		go watchParent(ctx, cancel, stderr)
 	}
 
-	cli, err := engine.Connect(ctx)
+	cli, err := connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness/monitor"
@@ -110,19 +112,40 @@ func identityOf(insp container.InspectResponse) nodeIdentity {
 func (w *world) identities(ctx context.Context) map[string]nodeIdentity {
 	w.t.Helper()
 	out := map[string]nodeIdentity{}
-	for _, n := range w.cluster.Nodes() {
-		insp, err := n.Inspect(ctx)
-		require.NoError(w.t, err)
-		img, err := s.cli.ImageInspect(ctx, insp.Image)
-		require.NoError(w.t, err)
-		id := identityOf(insp)
+	for _, n := range w.inspectNodes(ctx) {
+		id := identityOf(n.insp)
 		id.Labels = maps.Clone(id.Labels)
-		if img.Config != nil {
-			for k := range img.Config.Labels {
+		if n.img.Config != nil {
+			for k := range n.img.Config.Labels {
 				delete(id.Labels, k)
 			}
 		}
-		out[n.Name()] = id
+		out[n.name] = id
+	}
+	return out
+}
+
+// nodeInspection is a node's container and its image, as inspected.
+type nodeInspection struct {
+	name string
+	insp container.InspectResponse
+	img  client.ImageInspectResult
+}
+
+// inspectNodes inspects every node's container and its image; a node
+// without a container fails the test saying why (see nodeGone).
+func (w *world) inspectNodes(ctx context.Context) []nodeInspection {
+	w.t.Helper()
+	var out []nodeInspection
+	for _, n := range w.cluster.Nodes() {
+		insp, err := n.Inspect(ctx)
+		if cerrdefs.IsNotFound(err) {
+			require.FailNow(w.t, w.nodeGone(ctx, n.Name()), "the engine: %v", err)
+		}
+		require.NoError(w.t, err)
+		img, err := s.cli.ImageInspect(ctx, insp.Image)
+		require.NoError(w.t, err)
+		out = append(out, nodeInspection{n.Name(), insp, img})
 	}
 	return out
 }

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	cerrdefs "github.com/containerd/errdefs"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
 
@@ -564,21 +563,14 @@ type nodeState struct {
 func (w *world) nodes(ctx context.Context) map[string]nodeState {
 	w.t.Helper()
 	out := map[string]nodeState{}
-	for _, n := range w.cluster.Nodes() {
-		insp, err := n.Inspect(ctx)
-		if cerrdefs.IsNotFound(err) {
-			require.FailNow(w.t, w.nodeGone(ctx, n.Name()), "the engine: %v", err)
-		}
-		require.NoError(w.t, err)
-		st := nodeState{ContainerID: insp.ID, ImageID: insp.Image, Running: insp.State != nil && insp.State.Running}
-		img, err := s.cli.ImageInspect(ctx, insp.Image)
-		require.NoError(w.t, err)
-		for _, d := range img.RepoDigests {
+	for _, n := range w.inspectNodes(ctx) {
+		st := nodeState{ContainerID: n.insp.ID, ImageID: n.insp.Image, Running: n.insp.State != nil && n.insp.State.Running}
+		for _, d := range n.img.RepoDigests {
 			if strings.HasPrefix(d, w.sb.RegistryAddr()+"/node@") {
 				st.Digest = strings.TrimPrefix(d, w.sb.RegistryAddr()+"/node@")
 			}
 		}
-		out[n.Name()] = st
+		out[n.name] = st
 	}
 	return out
 }

@@ -10,12 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/seatrial-dev/seatrial/internal/loadfile"
 )
 
 // Capability is something an updater can do that a scenario may need.
@@ -501,17 +502,7 @@ func ByName(name string) (Profile, error) {
 }
 
 // Load reads a custom profile from a JSON file (see Parse).
-func Load(path string) (Profile, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return Profile{}, fmt.Errorf("read updater profile: %w", err)
-	}
-	p, err := Parse(b)
-	if err != nil {
-		return Profile{}, fmt.Errorf("updater profile %s: %w", path, err)
-	}
-	return p, nil
-}
+func Load(path string) (Profile, error) { return loadfile.Parse(path, "updater profile", Parse) }
 
 // Parse reads a profile from JSON and validates it, first against the
 // schema (profile.schema.json), then with Validate. Unknown fields are an

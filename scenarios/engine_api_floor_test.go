@@ -46,8 +46,7 @@ func engineAPIRange(t testing.TB, p harness.Profile, rule, engineDesc string) {
 		engineRules:      []string{rule},
 		updaterMayRefuse: true,
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)
 	if w.updaterErr != nil {
 		requireRefusedClearly(t, ctx, w, engineDesc, before)

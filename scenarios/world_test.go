@@ -24,6 +24,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/monitor/timelinehtml"
 	"github.com/seatrial-dev/seatrial/internal/testenv"
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
@@ -665,6 +666,9 @@ func (w *world) writeArtifactsIfFailed() {
 		tl.WriteString(e.String() + "\n")
 	}
 	write("timeline.txt", tl.String())
+	// The same events drawn: a lane per node, the updater, its engine
+	// calls and the registry; open it in a browser, no network needed.
+	write("timeline.html", string(timelinehtml.Render(w.watcher.Timeline(), timelinehtml.Options{Title: w.t.Name() + " (sandbox " + w.sb.ID() + ")", AppUnit: harness.AppUnit})))
 	if md, err := s.metrics.GetMetrics(ctx, nil); err == nil && w.first.String() != "" {
 		write("metrics-last.txt", md.String())
 		if d, err := metricclient.Diff(w.first, md); err == nil {

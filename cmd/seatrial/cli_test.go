@@ -180,6 +180,7 @@ func TestBadInput(t *testing.T) {
 		{"scan-no-sandbox", nil, []string{"scan"}, 2},
 		{"scan-unknown-sandbox", nil, []string{"scan", "st-nosuchsandbox"}, 2},
 		{"watch-unknown-sandbox", nil, []string{"watch", "st-nosuchsandbox"}, 2},
+		{"watch-html-no-directory", nil, []string{"watch", "st-x", "--html", "/nonexistent/timeline.html"}, 2},
 		{"metrics-unknown-sandbox", nil, []string{"metrics", "st-nosuchsandbox"}, 2},
 		{"down-unknown-sandbox", nil, []string{"down", "st-nosuchsandbox"}, 2},
 		{"down-nothing", nil, []string{"down"}, 2},
@@ -330,7 +331,8 @@ func TestFlow(t *testing.T) {
 
 	// watch runs in the background until the end of the flow.
 	var wout, werr syncBuffer
-	watch := exec.Command(bin, "watch", name, "--json")
+	picture := filepath.Join(t.TempDir(), "timeline.html")
+	watch := exec.Command(bin, "watch", name, "--json", "--html", picture)
 	watch.Dir, watch.Env = root, childEnv()
 	watch.Stdout, watch.Stderr = &wout, &werr
 	require.NoError(t, watch.Start())
@@ -389,6 +391,16 @@ func TestFlow(t *testing.T) {
 	}
 	assert.True(t, died && started && pulled, "watch saw die=%v start-after-die=%v pull=%v in:\n%s", died, started, pulled, wout.String())
 	assert.True(t, created, "watch showed no engine-api call creating the node's new container in:\n%s", wout.String())
+	// --html drew the same: the node's lane with its two containers'
+	// bars, the engine-api lane, the pull (the picture's own test checks
+	// where things are drawn).
+	page, err := os.ReadFile(picture)
+	require.NoError(t, err, "watch --html wrote no picture; stderr: %s", werr.String())
+	assert.Contains(t, werr.String(), "wrote the timeline's picture to "+picture)
+	assert.Contains(t, string(page), ">controller</text>")
+	assert.Contains(t, string(page), ">engine-api</text>")
+	assert.Contains(t, string(page), "image.pull")
+	assert.Regexp(t, `(?s)<rect class="b"[^>]*><title>controller, container .*<rect class="b"[^>]*><title>controller, container `, string(page), "the node's old and new containers' bars")
 
 	r = seatrial(t, nil, "down", name)
 	require.Equal(t, 0, r.code, r.stderr)

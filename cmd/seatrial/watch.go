@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
+	"github.com/seatrial-dev/seatrial/harness/monitor/timelinehtml"
 )
 
 const watchLong = `Streams what happens in the sandbox, one line per event: the engine's
@@ -22,7 +25,13 @@ made with an engine proxy (seatrial up --engine-proxy), the updater's
 Engine API calls too, as the lane "engine-api" (method, path, status,
 duration, and the fault rules that acted on the call), from when watching
 began; a call shows when it ended, stamped with when it began. Each line has the time, the node (or container, or lane), the kind
-and the detail. Stops on Ctrl-C, or after --for.`
+and the detail. Stops on Ctrl-C, or after --for.
+
+With --html FILE, on stopping it also writes what it saw (its latest 4096
+events) as one self-contained HTML page, the picture a failed scenario
+leaves as timeline.html: a lane per node, the updater, engine-api and the
+registry; container lives as bars coloured by health; unit changes, scans,
+image pulls and faults as marks. Hover a bar or a mark for its event.`
 
 // watchEvent is one event as --json writes it.
 type watchEvent struct {
@@ -45,6 +54,7 @@ type watchEvent struct {
 type watchFlags struct {
 	asJSON, allUnits bool
 	since, forD      time.Duration
+	html             string
 }
 
 func newWatchCmd() *cobra.Command {
@@ -62,11 +72,18 @@ func newWatchCmd() *cobra.Command {
 	fl.BoolVar(&f.asJSON, "json", false, "one JSON object per line")
 	fl.DurationVar(&f.since, "since", 0, "also show the engine's events of this long ago (it keeps its last 256)")
 	fl.DurationVar(&f.forD, "for", 0, "stop after this long (default: until Ctrl-C)")
+	fl.StringVar(&f.html, "html", "", "on stopping, write the events seen as a picture (one self-contained HTML page) to this file")
 	fl.BoolVar(&f.allUnits, "all-units", false, "show every unit: changes of mounts, targets etc. too, and the state of every service when a node's monitor attaches, not only the app's")
 	return cmd
 }
 
 func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Writer) error {
+	if f.html != "" {
+		// Said now, not after an hour of watching.
+		if st, err := os.Stat(filepath.Dir(f.html)); err != nil || !st.IsDir() {
+			return badInput("--html %s: no directory %s to write it in", f.html, filepath.Dir(f.html))
+		}
+	}
 	sb, closeEngine, err := connectOpen(ctx, id)
 	if err != nil {
 		return err
@@ -130,6 +147,13 @@ func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Wr
 	<-following
 	w.Wait() // closes ch
 	<-done
+	if f.html != "" {
+		page := timelinehtml.Render(w.Timeline(), timelinehtml.Options{Title: "seatrial watch " + id, AppUnit: harness.AppUnit})
+		if err := os.WriteFile(f.html, page, 0o644); err != nil {
+			return fmt.Errorf("write the timeline's picture: %w", err)
+		}
+		fmt.Fprintf(stderr, "wrote the timeline's picture to %s\n", f.html)
+	}
 	return nil
 }
 

@@ -83,10 +83,11 @@ const (
 	padX    = 10  // between the names and the first instant, and after the last
 	axisTop = 54  // the axis' labels
 	lanesY0 = 70  // the first lane's top
-	laneH   = 44
-	markDY  = 12 // a lane's marks' centre, from its top
-	barDY   = 22 // a lane's bar's top, from its top
+	laneH   = 44  // with one row of bars; each further row adds rowH
+	markDY  = 12  // a lane's marks' centre, from its top
+	barDY   = 22  // a lane's first row of bars' top, from its top
 	barH    = 16
+	rowH    = barH + 4
 )
 
 // Picture is a laid-out timeline.
@@ -104,12 +105,14 @@ type lane struct {
 	rank  int // the order of fixed lanes, nodes, others
 	first int // the order of first appearance
 	top   float64
+	busy  []bool // a row of bars is busy while a container in it lives
 	segs  []segment
 	marks []mark
 }
 
 type segment struct {
 	from, to time.Time
+	row      int
 	colour   string
 	title    string
 }
@@ -124,6 +127,7 @@ type mark struct {
 // life is a container's bar while its events are read.
 type life struct {
 	lane                *lane
+	row                 int // of the lane's bars
 	id, image           string
 	since               time.Time // the open segment's start
 	why                 string    // the event that opened it
@@ -167,7 +171,7 @@ func New(events []monitor.Event, opts Options) *Picture {
 
 	lives := map[string]*life{} // by container id (or name)
 	closeSeg := func(l *life, at time.Time, colour, words string) {
-		l.lane.segs = append(l.lane.segs, segment{from: l.since, to: at, colour: colour,
+		l.lane.segs = append(l.lane.segs, segment{from: l.since, to: at, row: l.row, colour: colour,
 			title: fmt.Sprintf("%s, container %s%s\n%s from %s to %s\nsince: %s", l.lane.name, short(l.id), imageNote(l.image), words, clock(l.since), clock(at), l.why)})
 	}
 	for _, e := range evs {
@@ -182,7 +186,16 @@ func New(events []monitor.Event, opts Options) *Picture {
 		if strings.HasPrefix(string(e.Kind), "container.") && key != "" && (l == nil || l.gone) {
 			// A container's first event: its create, or whatever came
 			// first of one that existed before the timeline began.
-			l = &life{lane: ln, id: key, image: e.Image, since: e.Time, why: e.String()}
+			// A container made while another of its lane still
+			// lives (a replacement made before the old one is
+			// removed) has a row of its own.
+			row := slices.Index(ln.busy, false)
+			if row < 0 {
+				row = len(ln.busy)
+				ln.busy = append(ln.busy, true)
+			}
+			ln.busy[row] = true
+			l = &life{lane: ln, row: row, id: key, image: e.Image, since: e.Time, why: e.String()}
 			if e.Kind != monitor.EventContainerCreate {
 				l.since, l.started, l.why = p.start, true, "(existed when the timeline began)"
 			}
@@ -203,7 +216,7 @@ func New(events []monitor.Event, opts Options) *Picture {
 			}
 			if e.Kind == monitor.EventContainerDestroy {
 				closeSeg(l, e.Time, before, words)
-				l.gone = true
+				l.gone, l.lane.busy[l.row] = true, false
 			} else if after, _ := l.state(); after != before {
 				closeSeg(l, e.Time, before, words)
 				l.since, l.why = e.Time, e.String()
@@ -223,8 +236,10 @@ func New(events []monitor.Event, opts Options) *Picture {
 	slices.SortStableFunc(p.lanes, func(a, b *lane) int {
 		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.first, b.first))
 	})
-	for i, ln := range p.lanes {
-		ln.top = lanesY0 + float64(i*laneH)
+	top := float64(lanesY0)
+	for _, ln := range p.lanes {
+		ln.top = top
+		top += ln.height()
 		// Segments were closed in event order; drawn in time order.
 		slices.SortStableFunc(ln.segs, func(a, b segment) int { return a.from.Compare(b.from) })
 	}
@@ -332,15 +347,18 @@ func (p *Picture) MarkY(lane string) (float64, bool) {
 	return ln.top + markDY, true
 }
 
-// BarY is the y of the middle of a lane's bars, and false if the picture
-// has no such lane.
-func (p *Picture) BarY(lane string) (float64, bool) {
+// BarY is the y of the middle of a lane's row of bars (0: the first; a
+// container made while another of its lane lives is drawn in the next
+// free row), and false if the picture has no such lane or row.
+func (p *Picture) BarY(lane string, row int) (float64, bool) {
 	ln, ok := p.byName[lane]
-	if !ok {
+	if !ok || row < 0 || row >= max(len(ln.busy), 1) {
 		return 0, false
 	}
-	return ln.top + barDY + barH/2, true
+	return ln.top + barDY + float64(row*rowH) + barH/2, true
 }
+
+func (ln *lane) height() float64 { return laneH + float64(max(len(ln.busy)-1, 0)*rowH) }
 
 // Lanes are the lanes' names, top to bottom.
 func (p *Picture) Lanes() []string {
@@ -355,7 +373,13 @@ func (p *Picture) Lanes() []string {
 // follows below it).
 func (p *Picture) Width() int { return labelW + 2*padX + p.opts.Width }
 
-func (p *Picture) Height() int { return lanesY0 + len(p.lanes)*laneH + 10 }
+func (p *Picture) Height() int {
+	h := float64(lanesY0 + 10)
+	for _, ln := range p.lanes {
+		h += ln.height()
+	}
+	return int(h)
+}
 
 // Render lays events out and returns the page.
 func Render(events []monitor.Event, opts Options) []byte { return New(events, opts).HTML() }
@@ -392,11 +416,11 @@ svg .s,svg .a{fill:#4a5568}
 	}
 	for _, ln := range p.lanes {
 		fmt.Fprintf(&b, "<g><text x=\"10\" y=\"%.1f\">%s</text><line x1=\"0\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e2e8f0\"/>\n",
-			ln.top+barDY+barH-3, esc(ln.name), ln.top+laneH-0.5, w, ln.top+laneH-0.5)
+			ln.top+barDY+barH-3, esc(ln.name), ln.top+ln.height()-0.5, w, ln.top+ln.height()-0.5)
 		for _, s := range ln.segs {
 			x0, x1 := p.X(s.from), p.X(s.to)
 			fmt.Fprintf(&b, "<rect class=\"b\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%d\" fill=\"%s\"><title>%s</title></rect>\n",
-				x0, ln.top+barDY, max(x1-x0, 1), barH, s.colour, esc(s.title))
+				x0, ln.top+barDY+float64(s.row*rowH), max(x1-x0, 1), barH, s.colour, esc(s.title))
 		}
 		for _, m := range ln.marks {
 			fmt.Fprintf(&b, "<circle class=\"m\" cx=\"%.1f\" cy=\"%.1f\" r=\"%g\" fill=\"%s\"><title>%s</title></circle>\n",

@@ -32,8 +32,9 @@ func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Seco
 
 // flow is a small update flow, in the shape a Watcher reports one: two
 // nodes, worker-0's container replaced by one that turns unhealthy,
-// controller without a health verdict (its app unit says), a scan, an
-// engine call with a fault, an image pull.
+// controller without a health verdict (its app unit says) and replaced
+// before its old container is removed, a scan, an engine call with a
+// fault, an image pull.
 func flow() []monitor.Event {
 	node := func(s float64, kind monitor.EventKind, n, id, detail string) monitor.Event {
 		return monitor.Event{Time: at(s), Kind: kind, Node: n, Role: "node", ContainerID: id, Container: "st-0123456789-c-" + n, Detail: detail, Sandbox: "st-0123456789"}
@@ -64,6 +65,11 @@ func flow() []monitor.Event {
 		{Time: at(8), Kind: monitor.EventScanAnswered, Detail: "status 200"},
 		node(9, monitor.EventContainerHealthStatus, "worker-0", "w2", "unhealthy"),
 		unit(9.2, "worker-0", "w2", "failed"),
+		node(8.1, monitor.EventContainerDie, "controller", "c1", ""),
+		node(8.3, monitor.EventContainerCreate, "controller", "c2", ""),
+		node(8.4, monitor.EventContainerStart, "controller", "c2", ""),
+		node(8.6, monitor.EventContainerDestroy, "controller", "c1", ""),
+		unit(9, "controller", "c2", "active"),
 		{Time: at(10), Kind: monitor.EventScanFailed, Detail: "the scan finished with failures"},
 	}
 }
@@ -104,11 +110,15 @@ func TestScreenshot(t *testing.T) {
 		require.NoError(t, os.WriteFile(os.Getenv("SEATRIAL_KEEP_SCREENSHOT"), data, 0o644))
 	}
 
+	barRow := func(lane string, row int, s float64, want, why string) {
+		t.Helper()
+		y, ok := p.BarY(lane, row)
+		require.True(t, ok, "no lane %s with a row %d", lane, row)
+		requirePixel(t, img, p.X(at(s)), y, want, "bar of lane %s, row %d, at +%gs: %s", lane, row, s, why)
+	}
 	bar := func(lane string, s float64, want, why string) {
 		t.Helper()
-		y, ok := p.BarY(lane)
-		require.True(t, ok, "no lane %s", lane)
-		requirePixel(t, img, p.X(at(s)), y, want, "bar of lane %s at +%gs: %s", lane, s, why)
+		barRow(lane, 0, s, want, why)
 	}
 	mark := func(lane string, s float64, want, why string) {
 		t.Helper()
@@ -125,6 +135,13 @@ func TestScreenshot(t *testing.T) {
 	bar("worker-0", 9.5, timelinehtml.BarUnhealthy, "the new container's health unhealthy at +9s")
 	bar("controller", 1, timelinehtml.BarRunning, "no verdict before its app unit is active")
 	bar("controller", 3, timelinehtml.BarHealthy, "no health check; app unit active at +2s")
+	bar("controller", 8.2, timelinehtml.BarExited, "c1 died at +8.1s")
+	barRow("controller", 1, 8.2, timelinehtml.Background, "c2 is not created yet")
+	barRow("controller", 1, 8.5, timelinehtml.BarRunning, "c2 started while c1 is not yet removed: a row below")
+	barRow("controller", 1, 9.5, timelinehtml.BarHealthy, "c2's app unit active at +9s")
+	bar("controller", 9.5, timelinehtml.Background, "c1 destroyed at +8.6s")
+	_, ok := p.BarY("worker-0", 1)
+	require.False(t, ok, "worker-0's containers never lived at once: one row")
 	bar("updater", 5, timelinehtml.BarRunning, "the updater's container, no health check")
 	bar("registry", 5, timelinehtml.Background, "the registry's container is not in the timeline")
 

@@ -4,7 +4,8 @@
 //
 // The page has a lane per node, one for the updater (its container and
 // the scans), one for its Engine API calls (engine-api) and one for the
-// registry (its container and the image pulls), then a lane per other
+// registry (its container, the image pulls and any registry.* events),
+// then a lane per other
 // container of the sandbox. A container's life is a bar from its create
 // to its destroy, coloured by its health: the engine's health verdict and
 // the app unit's state (red if either says it is bad, green if either says
@@ -242,6 +243,9 @@ func New(events []monitor.Event, opts Options) *Picture {
 		top += ln.height()
 		// Segments were closed in event order; drawn in time order.
 		slices.SortStableFunc(ln.segs, func(a, b segment) int { return a.from.Compare(b.from) })
+		// Larger marks (failures, faults) are drawn last, over the
+		// small ones of the same instant.
+		slices.SortStableFunc(ln.marks, func(a, b mark) int { return cmp.Compare(a.r, b.r) })
 	}
 	return p
 }
@@ -260,7 +264,7 @@ func (p *Picture) laneOf(e monitor.Event) *lane {
 		name, rank = e.Node, 3
 	case strings.HasPrefix(string(e.Kind), "scan."):
 		name = LaneUpdater
-	case strings.HasPrefix(string(e.Kind), "image."):
+	case strings.HasPrefix(string(e.Kind), "image."), strings.HasPrefix(string(e.Kind), "registry."):
 		name = LaneRegistry
 	case e.Kind == monitor.EventMonitorError:
 		name, rank = LaneWatcher, 5
@@ -323,7 +327,9 @@ func markOf(e monitor.Event) (colour string, r float64, ok bool) {
 		return MarkUnitInactive, 4, true
 	}
 	switch {
-	case strings.HasPrefix(string(e.Kind), "image."):
+	case strings.HasPrefix(string(e.Kind), "registry.") && strings.HasSuffix(e.Detail, "]"):
+		return MarkProblem, 5, true // a registry request a fault rule acted on
+	case strings.HasPrefix(string(e.Kind), "image."), strings.HasPrefix(string(e.Kind), "registry."):
 		return MarkImage, 4, true
 	case strings.HasPrefix(string(e.Kind), "unit."):
 		return MarkUnitChanging, 4, true

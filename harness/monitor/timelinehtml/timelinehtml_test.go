@@ -56,6 +56,8 @@ func flow() []monitor.Event {
 		{Time: at(4.5), Kind: monitor.EventImagePull, Image: "localhost:5000/node:stable"},
 		{Time: at(5), Kind: monitor.EventScanStarted},
 		{Time: at(5.5), Kind: monitor.EventEngineCall, Role: monitor.RoleEngineAPI, Detail: "POST /v1.41/containers/create 500 1.2ms [create-fails]"},
+		// The same instant as the fault: the fault's mark is drawn over it.
+		{Time: at(5.5), Kind: monitor.EventEngineCall, Role: monitor.RoleEngineAPI, Detail: "GET /v1.41/containers/json 200 0.5ms"},
 		{Time: at(6.1), Kind: monitor.EventEngineCall, Role: monitor.RoleEngineAPI, Detail: "GET /v1.41/containers/json 200 0.8ms"},
 		node(5.8, monitor.EventContainerKill, "worker-0", "w1", "37"),
 		{Time: at(6), Kind: monitor.EventContainerDie, Node: "worker-0", ContainerID: "w1", ExitCode: 0},
@@ -149,7 +151,7 @@ func TestScreenshot(t *testing.T) {
 	mark("updater", 8, timelinehtml.MarkScanAnswered, "scan.answered")
 	mark("updater", 10, timelinehtml.MarkProblem, "scan.failed")
 	mark("updater", 6.5, timelinehtml.Background, "no scan event")
-	mark("engine-api", 5.5, timelinehtml.MarkProblem, "engine call a fault rule acted on")
+	mark("engine-api", 5.5, timelinehtml.MarkProblem, "engine call a fault rule acted on, over another call of that instant")
 	mark("engine-api", 6.1, timelinehtml.MarkEngineCall, "engine call")
 	mark("registry", 4.5, timelinehtml.MarkPull, "image.pull")
 	mark("worker-0", 5.8, timelinehtml.MarkContainer, "kill")

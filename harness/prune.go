@@ -87,14 +87,16 @@ type pruneConfig struct{ all bool }
 // PruneOption configures Prune.
 type PruneOption func(*pruneConfig)
 
-// PruneAll removes every sandbox, also those whose owner still runs and
-// those that belong to a person (`seatrial up`).
+// PruneAll removes every sandbox, also those whose owner still runs,
+// those that belong to a person (`seatrial up`) and those kept after
+// their test failed (`seatrial run --keep-on-failure`).
 func PruneAll() PruneOption { return func(c *pruneConfig) { c.all = true } }
 
 // Prune removes the sandboxes whose owner process is gone: what a crashed
 // or killed run left behind, on the engine and their state dirs under the
 // default state root. A sandbox made by `seatrial up` belongs to a person
-// and is kept unless PruneAll is given. Besides what carries the
+// and is kept unless PruneAll is given, and so is one a failed test left
+// up for a look (labels.KeepOnFailure). Besides what carries the
 // io.seatrial.sandbox label, it removes what an updater made in its place
 // without the label: containers named for the sandbox or attached to its
 // labelled networks, and containers named for a sandbox (st-<10 hex>-)
@@ -121,7 +123,7 @@ func Prune(ctx context.Context, cli *client.Client, opts ...PruneOption) ([]Remo
 		errs = append(errs, err)
 	}
 	for _, s := range sbs {
-		if !cfg.all && (s.Owner.Kind == labels.OwnerPerson || s.OwnerAlive) {
+		if !cfg.all && (s.Owner.Kind == labels.OwnerPerson || s.OwnerAlive || s.KeepOnFailure != "") {
 			continue
 		}
 		r, err := removeSandbox(ctx, cli, s.ID)
@@ -444,7 +446,7 @@ func pruneOrphanVolumes(ctx context.Context, cli *client.Client, known []Sandbox
 		}
 		owner, oerr := labels.OwnerFromLabels(v.Labels)
 		alive := oerr == nil && owner.Alive()
-		if !all && oerr == nil && (owner.Kind == labels.OwnerPerson || alive) {
+		if !all && oerr == nil && (owner.Kind == labels.OwnerPerson || alive || v.Labels[labels.KeepOnFailure] != "") {
 			continue
 		}
 		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{}); err != nil && !isGoing(err) {

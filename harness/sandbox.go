@@ -100,6 +100,9 @@ type sandboxConfig struct {
 	// engineProxy: put the engine proxy between updater and engine
 	// (WithEngineProxy).
 	engineProxy bool
+	// keepOnFailure is the run that asks to keep the sandbox if its test
+	// fails (WithKeepOnFailure, or KeepOnFailureEnv).
+	keepOnFailure string
 }
 
 // Option configures NewSandbox.
@@ -108,6 +111,18 @@ type Option func(*sandboxConfig)
 // WithTest ties the sandbox to a test: its removal is registered with
 // t.Cleanup, and progress goes to t.Log.
 func WithTest(tb testing.TB) Option { return func(c *sandboxConfig) { c.tb = tb } }
+
+// KeepOnFailureEnv carries `seatrial run --keep-on-failure` to the test
+// binary: its value is the run's id. A sandbox tied to a test
+// (WithTest) made while it is set is labelled with it
+// (labels.KeepOnFailure), and is left up, not removed, when its test
+// fails; Prune keeps it until `seatrial down` removes it.
+const KeepOnFailureEnv = "SEATRIAL_KEEP_ON_FAILURE"
+
+// WithKeepOnFailure keeps a test's sandbox on the engine if the test
+// fails, labelled with run (see KeepOnFailureEnv, which sets it for every
+// sandbox tied to a test).
+func WithKeepOnFailure(run string) Option { return func(c *sandboxConfig) { c.keepOnFailure = run } }
 
 // WithClient uses an existing engine client instead of connecting anew.
 func WithClient(cli *client.Client) Option { return func(c *sandboxConfig) { c.cli = cli } }
@@ -152,6 +167,9 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	}
 	if cfg.tb != nil {
 		cfg.tb.Helper()
+		if cfg.keepOnFailure == "" {
+			cfg.keepOnFailure = os.Getenv(KeepOnFailureEnv)
+		}
 		if cfg.log == nil {
 			cfg.log = tbWriter{cfg.tb}
 		}
@@ -165,9 +183,10 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	}
 	sb := &Sandbox{
 		desc: descriptor.Sandbox{
-			ID:      cfg.id,
-			Owner:   owner,
-			Created: time.Now().UTC().Truncate(time.Second),
+			ID:            cfg.id,
+			Owner:         owner,
+			Created:       time.Now().UTC().Truncate(time.Second),
+			KeepOnFailure: cfg.keepOnFailure,
 		},
 		cli:    cfg.cli,
 		images: cfg.images,
@@ -240,6 +259,15 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	}
 	if cfg.tb != nil {
 		cfg.tb.Cleanup(func() {
+			// A skipped test's failure was judged known (see the
+			// scenarios' runJudged): not one to look at.
+			if cfg.keepOnFailure != "" && cfg.tb.Failed() && !cfg.tb.Skipped() {
+				sb.logf("sandbox %s is kept, its test failed (--keep-on-failure): seatrial watch %s; seatrial down %s removes it", sb.desc.ID, sb.desc.ID, sb.desc.ID)
+				if sb.ownCli {
+					sb.cli.Close()
+				}
+				return
+			}
 			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if err := sb.Close(cctx); err != nil {

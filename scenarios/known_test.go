@@ -93,10 +93,13 @@ func (r *recorder) recordSkip() (passThrough bool) {
 	return r.judged
 }
 
+// Skipped is the body's skip, and once judged the real test's too: a
+// failure judged KNOWN skips it (so a cleanup such as the sandbox's
+// --keep-on-failure does not take it for a failure to keep).
 func (r *recorder) Skipped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.skipped
+	return r.skipped || (r.judged && r.TB.Skipped())
 }
 
 // runJudged runs a scenario's body for profile p against a recorder, in a

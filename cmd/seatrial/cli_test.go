@@ -189,6 +189,7 @@ func TestBadInput(t *testing.T) {
 		{"run-bad-shard", nil, []string{"run", "--shard", "3/2"}, 2},
 		{"junit-merge-nothing", nil, []string{"junit-merge", "out.xml"}, 2},
 		{"run-bad-repeat", nil, []string{"run", "--repeat", "0"}, 2},
+		{"run-bad-keep-on-failure", nil, []string{"run", "--keep-on-failure=yes"}, 2},
 		{"run-bad-focus", nil, []string{"run", "--focus", "Full("}, 2},
 		{"run-bad-skip", nil, []string{"run", "--skip", "["}, 2},
 		{"run-unknown-capability", nil, []string{"run", "--capability", "teleport"}, 2},

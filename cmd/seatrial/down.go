@@ -95,8 +95,9 @@ func newPruneCmd() *cobra.Command {
 		Short: "remove sandboxes whose owner process is gone",
 		Long: `Removes the sandboxes whose owner process is gone: what a crashed or
 killed test run left behind. Sandboxes made by ` + "`seatrial up`" + ` belong to a
-person and stay until ` + "`seatrial down`" + `, or prune --all, which removes
-every sandbox. Nothing without seatrial's labels is touched.`,
+person, and those a failed test kept (` + "`seatrial run --keep-on-failure`" + `)
+are kept for a look: both stay until ` + "`seatrial down`" + `, or prune --all,
+which removes every sandbox. Nothing without seatrial's labels is touched.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return badInput("unexpected arguments %q (to remove one sandbox: `seatrial down SANDBOX`)", args)
@@ -104,7 +105,7 @@ every sandbox. Nothing without seatrial's labels is touched.`,
 			return runPrune(cmd.Context(), all, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().BoolVar(&all, "all", false, "also remove live processes' and people's sandboxes")
+	cmd.Flags().BoolVar(&all, "all", false, "also remove live processes' and people's sandboxes, and those kept after a failure")
 	return cmd
 }
 

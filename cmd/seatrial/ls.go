@@ -16,10 +16,13 @@ import (
 )
 
 type lsRow struct {
-	ID           string `json:"id"`
-	Owner        string `json:"owner"` // person or process
-	OwnerPID     int    `json:"owner_pid"`
-	OwnerAlive   bool   `json:"owner_alive"`
+	ID         string `json:"id"`
+	Owner      string `json:"owner"` // person or process
+	OwnerPID   int    `json:"owner_pid"`
+	OwnerAlive bool   `json:"owner_alive"`
+	// KeptBy is the run that kept the sandbox after its test failed
+	// (seatrial run --keep-on-failure); prune leaves it.
+	KeptBy       string `json:"kept_by,omitempty"`
 	Created      string `json:"created"`
 	Age          string `json:"age"`
 	Profile      string `json:"profile"`
@@ -37,7 +40,8 @@ func newLsCmd() *cobra.Command {
 		Short: "list the sandboxes on the engine",
 		Long: `Lists the sandboxes on the Docker engine, found by their labels: id, owner
 (a person's, made by ` + "`seatrial up`" + `, or a process's, and whether that
-process still runs), age, updater profile, nodes running, updater state and
+process still runs; a failed test's kept by seatrial run --keep-on-failure
+until seatrial down), age, updater profile, nodes running, updater state and
 registry address.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -60,7 +64,7 @@ func runLs(ctx context.Context, asJSON bool, stdout, stderr io.Writer) error {
 	}
 	rows := make([]lsRow, 0, len(sbs))
 	for _, s := range sbs {
-		r := lsRow{ID: s.ID, Owner: s.Owner.Kind, OwnerPID: s.Owner.PID, OwnerAlive: s.OwnerAlive, Updater: "none"}
+		r := lsRow{ID: s.ID, Owner: s.Owner.Kind, OwnerPID: s.Owner.PID, OwnerAlive: s.OwnerAlive, KeptBy: s.KeepOnFailure, Updater: "none"}
 		if !s.Created.IsZero() {
 			r.Created = s.Created.Format(time.RFC3339)
 			r.Age = time.Since(s.Created).Round(time.Second).String()
@@ -99,6 +103,8 @@ func runLs(ctx context.Context, asJSON bool, stdout, stderr io.Writer) error {
 			// A person's sandbox does not depend on its process.
 		case r.OwnerAlive:
 			owner = fmt.Sprintf("%s %d (alive)", r.Owner, r.OwnerPID)
+		case r.KeptBy != "":
+			owner = fmt.Sprintf("%s %d (gone: kept, its test failed; seatrial down removes it)", r.Owner, r.OwnerPID)
 		default:
 			owner = fmt.Sprintf("%s %d (gone: prune removes it)", r.Owner, r.OwnerPID)
 		}

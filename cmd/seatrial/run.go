@@ -42,6 +42,7 @@ type runFlags struct {
 	pkg                  string
 	timeout              time.Duration
 	verbose, pullUpdater bool
+	keepOnFailure        bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -62,7 +63,9 @@ FullScan/reference). With --repeat N each pair runs N times, and one that
 failed some of them is FLAKY ("failed k of N"), a failure. --shard i/n
 runs part i of n of the scenarios, the same split on every machine
 (seatrial junit-merge joins the shards' --junit files). --junit and --json
-also write the results for CI. Exits 1 if anything failed.`,
+also write the results for CI. With --keep-on-failure a failed scenario's
+sandbox stays up for a look (prune leaves it) and the summary says how to
+watch and remove it. Exits 1 if anything failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.untilFail && !cmd.Flags().Changed("repeat") {
 				f.repeat = defaultUntilFail
@@ -85,6 +88,7 @@ also write the results for CI. Exits 1 if anything failed.`,
 	fl.StringVar(&f.recordDurations, "record-durations", "", "after the run, record each scenario/profile pair's time in this durations file (keeping the pairs that did not run)")
 	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
 	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
+	fl.BoolVar(&f.keepOnFailure, "keep-on-failure", false, "leave a failed scenario's sandbox up, exempt from prune, and print the commands to watch and remove it (seatrial down ID)")
 	fl.BoolVar(&f.pullUpdater, "pull-updater", false, "pull a profile's updater image when the engine lacks it (the one image seatrial may pull); without it, that profile's scenarios are skipped")
 	return cmd
 }
@@ -199,6 +203,13 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	if f.pullUpdater {
 		env = append(env, harness.PullUpdaterEnv+"=1")
 	}
+	// The run's id labels the sandboxes it asks to keep, so the summary
+	// names this run's and no other's.
+	var keepRun string
+	if f.keepOnFailure {
+		keepRun = "run-" + harness.NewID()
+		env = append(env, harness.KeepOnFailureEnv+"="+keepRun)
+	}
 
 	goArgs := []string{"test", "-json", "-count=" + strconv.Itoa(f.repeat), "-timeout", f.timeout.String()}
 	if f.untilFail {
@@ -257,6 +268,10 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	fmt.Fprintln(stdout)
 	sum.Write(stdout)
 	fmt.Fprintf(stdout, "wall time %s\n", time.Since(start).Round(time.Second))
+	if keepRun != "" {
+		// An interrupted run failed nothing: what it kept goes.
+		reportKept(stdout, stderr, keepRun, ctx.Err() != nil)
+	}
 	if err := writeReports(sum, f, start); err != nil {
 		return err
 	}
@@ -417,6 +432,49 @@ func kebab(s string) string {
 func removeIfEmpty(dir string) {
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) == 0 {
 		os.Remove(dir)
+	}
+}
+
+// reportKept lists the sandboxes run kept (--keep-on-failure) with the
+// commands to look at and remove them, or removes them if remove.
+func reportKept(stdout, stderr io.Writer, run string, remove bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cli, err := connect(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "seatrial run: list the kept sandboxes: %v\n", err)
+		return
+	}
+	defer cli.Close()
+	sbs, err := harness.ListSandboxes(ctx, cli)
+	if err != nil {
+		fmt.Fprintf(stderr, "seatrial run: list the kept sandboxes: %v\n", err)
+		return
+	}
+	var kept []string
+	for _, s := range sbs {
+		if s.KeepOnFailure == run {
+			kept = append(kept, s.ID)
+		}
+	}
+	if remove {
+		for _, id := range kept {
+			r, err := harness.RemoveSandbox(ctx, cli, id)
+			fmt.Fprintf(stderr, "seatrial run: removed what the interrupted run kept: %s\n", r)
+			if err != nil {
+				fmt.Fprintf(stderr, "seatrial run: remove %s: %v\n", id, err)
+			}
+		}
+		return
+	}
+	if len(kept) == 0 {
+		fmt.Fprintln(stdout, "no sandbox kept: no scenario failed (--keep-on-failure)")
+		return
+	}
+	fmt.Fprintf(stdout, "kept %d failed scenario sandbox(es) (--keep-on-failure; prune leaves them):\n", len(kept))
+	fmt.Fprintln(stdout, "  seatrial ls")
+	for _, id := range kept {
+		fmt.Fprintf(stdout, "  seatrial watch %s\n  seatrial down %s\n", id, id)
 	}
 }
 

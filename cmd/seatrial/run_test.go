@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/cmd/seatrial/internal/testsummary"
+	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
 
@@ -127,4 +131,55 @@ func TestRunUntilFail(t *testing.T) {
 	f := rowOf(rep, "Flaky")
 	assert.Equal(t, [3]any{testsummary.Flaky, 2, 1}, [3]any{f.Status, f.Runs, f.Failures}, "the second run failed, and none started after it")
 	assert.Contains(t, out, "failed 1 of 2")
+}
+
+// --keep-on-failure leaves a failed test's real sandbox up and no other:
+// prune keeps it, ls says so, the summary prints the commands to watch and
+// remove it, and seatrial down removes all of it.
+func TestRunKeepOnFailure(t *testing.T) {
+	testenv.NeedsEngine(t)
+	var stdout, stderr strings.Builder
+	f := runFlags{pkg: "./cmd/seatrial/testdata/keepfail", timeout: 5 * time.Minute, artifacts: t.TempDir(), repeat: 1, keepOnFailure: true}
+	err := runRun(t.Context(), nil, f, &stdout, &stderr)
+	out := stdout.String()
+	t.Log(out, stderr.String())
+	assert.Equal(t, exitError(exitFailure), err)
+	m := regexp.MustCompile(`seatrial watch (st-[0-9a-f]{10})\n  seatrial down (st-[0-9a-f]{10})\n`).FindAllStringSubmatch(out, -1)
+	require.Len(t, m, 1, "one sandbox kept, the failed test's")
+	id := m[0][1]
+	assert.Equal(t, id, m[0][2])
+	assert.Contains(t, out, "kept 1 failed scenario sandbox(es) (--keep-on-failure; prune leaves them):\n  seatrial ls\n")
+	assert.Contains(t, out, "in sandbox "+id+" (a deliberate failure)", "the failed test's own sandbox is the one kept")
+
+	cli, err := engine.Connect(t.Context())
+	require.NoError(t, err)
+	defer cli.Close()
+	t.Cleanup(func() { _, _ = harness.RemoveSandbox(context.Background(), cli, id) })
+	_, err = harness.Prune(t.Context(), cli)
+	require.NoError(t, err)
+	sbs, err := harness.ListSandboxes(t.Context(), cli)
+	require.NoError(t, err)
+	var kept *harness.SandboxInfo
+	for i, s := range sbs {
+		if s.ID == id {
+			kept = &sbs[i]
+		}
+	}
+	require.NotNil(t, kept, "prune removed the kept sandbox")
+	assert.False(t, kept.OwnerAlive, "its test binary has exited")
+	require.NotNil(t, kept.Registry.Container)
+	assert.True(t, kept.Registry.Container.Running(), "the kept sandbox is up")
+
+	stateDirs := func() []string {
+		m, err := filepath.Glob(filepath.Join(harness.StateRoot(), id+"-*"))
+		require.NoError(t, err)
+		return m
+	}
+	assert.Len(t, stateDirs(), 1, "the kept sandbox's state dir is kept too")
+	ls := seatrial(t, nil, "ls")
+	assert.Regexp(t, id+`\s+process \d+ \(gone: kept, its test failed; seatrial down removes it\)`, ls.stdout)
+	down := seatrial(t, nil, "down", id)
+	require.Equal(t, 0, down.code, "%s%s", down.stdout, down.stderr)
+	requireGone(t, cli, id, kept.Registry.Addr, "")
+	assert.Empty(t, stateDirs(), "state dirs left")
 }

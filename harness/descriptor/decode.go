@@ -149,6 +149,7 @@ func decodeOne(id string, ctrs []container.Summary, nets []network.Summary) Sand
 		if s.Created, err = time.Parse(time.RFC3339, identity[labels.Created]); err != nil {
 			problems = append(problems, fmt.Errorf("%s: label %s=%q is not an RFC 3339 time: %w", identityOf, labels.Created, identity[labels.Created], err))
 		}
+		s.KeepOnFailure = identity[labels.KeepOnFailure]
 		if s.Owner, err = labels.OwnerFromLabels(identity); err != nil {
 			problems = append(problems, fmt.Errorf("%s: owner: %w", identityOf, err))
 		}

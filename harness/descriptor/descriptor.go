@@ -23,13 +23,16 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
-// Sandbox describes one sandbox. The encoder reads ID, Owner, Created,
+// Sandbox describes one sandbox. The encoder reads ID, Owner, Created, KeepOnFailure,
 // Registry's addresses and UpdaterAPI; the decoder fills every field from
 // what is on the engine.
 type Sandbox struct {
 	ID      string
 	Owner   labels.Owner
 	Created time.Time // UTC, whole seconds (labels carry RFC 3339)
+	// KeepOnFailure is the run that asked to keep the sandbox if its test
+	// fails ("" for none): see labels.KeepOnFailure.
+	KeepOnFailure string
 
 	Registry Registry
 	// UpdaterAPI is the updater API's base URL as reachable from the host
@@ -139,6 +142,9 @@ func (s *Sandbox) Labels(role string) map[string]string {
 		labels.Created: s.Created.UTC().Format(time.RFC3339),
 	}
 	maps.Copy(l, s.Owner.Labels())
+	if s.KeepOnFailure != "" {
+		l[labels.KeepOnFailure] = s.KeepOnFailure
+	}
 	if role == labels.RoleNetNS {
 		l[labels.RegistryAddr] = s.Registry.Addr
 		l[labels.RegistryMetrics] = s.Registry.MetricsURL

@@ -33,11 +33,12 @@ func customProfile() profile.Profile {
 
 func sample() Sandbox {
 	return Sandbox{
-		ID:         "st-0123456789",
-		Owner:      labels.Owner{PID: 4242, Start: 99, Kind: labels.OwnerPerson},
-		Created:    time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
-		Registry:   Registry{Addr: "localhost:40123", MetricsURL: "http://127.0.0.1:40124/metrics"},
-		UpdaterAPI: "http://127.0.0.1:40125",
+		ID:            "st-0123456789",
+		Owner:         labels.Owner{PID: 4242, Start: 99, Kind: labels.OwnerPerson},
+		Created:       time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
+		KeepOnFailure: "run-0a1b2c3d",
+		Registry:      Registry{Addr: "localhost:40123", MetricsURL: "http://127.0.0.1:40124/metrics"},
+		UpdaterAPI:    "http://127.0.0.1:40125",
 	}
 }
 

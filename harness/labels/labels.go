@@ -38,6 +38,11 @@ const (
 	OwnerKind = "io.seatrial.owner.kind"
 	// Created is the sandbox's creation time, RFC 3339, UTC.
 	Created = "io.seatrial.created"
+	// KeepOnFailure is the id of the run (`seatrial run --keep-on-failure`)
+	// that asked to keep the sandbox if its test fails. A test removes its
+	// sandbox when it passes; one left behind with this label is kept by
+	// Prune (unless PruneAll) until `seatrial down`.
+	KeepOnFailure = "io.seatrial.keep-on-failure"
 
 	// ClusterImage is the reference a cluster's nodes were started from,
 	// on node containers.
@@ -68,7 +73,7 @@ const (
 // Keys are the label keys above: what seatrial puts on the objects it
 // creates (an image's own io.seatrial.* labels are package images').
 var Keys = []string{
-	Sandbox, Role, Cluster, Node, OwnerPID, OwnerStart, OwnerKind, Created, ClusterImage,
+	Sandbox, Role, Cluster, Node, OwnerPID, OwnerStart, OwnerKind, Created, KeepOnFailure, ClusterImage,
 	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics,
 }
 

@@ -199,6 +199,19 @@ func TestNewSinceResolvesOwners(t *testing.T) {
 	assert.Equal(t, "image     localhost:6000/app:v1 (from registry localhost:6000, its sandbox unknown)", got[0].String())
 }
 
+// Every object of a sandbox that asked to be kept on failure says so,
+// its state dir too, which carries no label.
+func TestNewSinceKnowsKept(t *testing.T) {
+	before, after := newSnapshot(), newSnapshot()
+	after.learn(map[string]string{labels.Sandbox: "st-k", labels.KeepOnFailure: "run-1"})
+	after.objects["state dir /s/st-k-1"] = object{kind: kindStateDir, name: "/s/st-k-1", ref: "/s/st-k-1", sandbox: "st-k"}
+	after.objects["network n1"] = object{kind: kindNetwork, name: "st-other", ref: "n1", sandbox: "st-other"}
+	got := newSince(before, after)
+	require.Len(t, got, 2)
+	assert.Equal(t, "run-1", got[0].kept)
+	assert.Empty(t, got[1].kept)
+}
+
 func TestReadStat(t *testing.T) {
 	ppid, start, err := readStat(os.Getpid())
 	require.NoError(t, err)

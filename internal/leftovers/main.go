@@ -20,7 +20,10 @@
 // from the sandbox's containers, before, after and while the command ran
 // (from the engine's events). An object whose owner nothing names is
 // reported if it stays, but neither counted nor removed: on a shared
-// engine it may be anyone's.
+// engine it may be anyone's. A sandbox labelled io.seatrial.keep-on-failure
+// (seatrial run --keep-on-failure) that a failed command left is named
+// as kept and left up, not counted; after a command that passed it is a
+// leftover like any other.
 //
 // What it finds it reports on stderr and then removes (unless -keep), so
 // that the next package starts clean and the report is not hidden by a
@@ -38,6 +41,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,6 +161,24 @@ func (c *checker) check(ctx context.Context, name string, cmdline []string) (int
 		fmt.Fprintf(c.stderr, "leftovers: %s: %d new object(s) whose owner nothing names (not counted, left alone):\n", name, len(unknown))
 		for _, o := range unknown {
 			fmt.Fprintf(c.stderr, "  %s\n", o)
+		}
+	}
+	// A sandbox a failed test kept for a look (seatrial run
+	// --keep-on-failure) is honoured when the command failed: named, left
+	// up, not counted. A command that passed has no failure to keep.
+	if code != 0 {
+		var kept []object
+		leaks = slices.DeleteFunc(leaks, func(o object) bool {
+			if o.kept != "" {
+				kept = append(kept, o)
+			}
+			return o.kept != ""
+		})
+		if len(kept) > 0 {
+			fmt.Fprintf(c.stderr, "leftovers: %s: %d object(s) of sandboxes kept after their test failed (--keep-on-failure; not counted, left up; seatrial down ID removes them):\n", name, len(kept))
+			for _, o := range kept {
+				fmt.Fprintf(c.stderr, "  %s\n", o)
+			}
 		}
 	}
 	if len(leaks) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -34,6 +35,9 @@ type object struct {
 	// ("localhost:P"): its registry's labels name the sandbox.
 	registry string
 	owner    *labels.Owner
+	// kept is the run that asked to keep the sandbox if its test failed
+	// (labels.KeepOnFailure); "" for none.
+	kept string
 }
 
 func (o object) key() string { return o.kind + " " + o.ref }
@@ -63,10 +67,12 @@ type snapshot struct {
 	// registries maps a sandbox registry's address ("localhost:P") to
 	// its sandbox id: images pulled from it carry no labels of their own.
 	registries map[string]string
+	// kept maps a sandbox id to the run that asked to keep it on failure.
+	kept map[string]string
 }
 
 func newSnapshot() *snapshot {
-	return &snapshot{objects: map[string]object{}, owners: map[string]labels.Owner{}, registries: map[string]string{}}
+	return &snapshot{objects: map[string]object{}, owners: map[string]labels.Owner{}, registries: map[string]string{}, kept: map[string]string{}}
 }
 
 // learn records what a container's labels say about its sandbox: its
@@ -81,6 +87,9 @@ func (s *snapshot) learn(l map[string]string) {
 	}
 	if a := l[labels.RegistryAddr]; a != "" {
 		s.registries[a] = id
+	}
+	if k := l[labels.KeepOnFailure]; k != "" {
+		s.kept[id] = k
 	}
 }
 
@@ -187,10 +196,12 @@ func take(ctx context.Context, cli *client.Client, stateRoot string) (*snapshot,
 func newSince(before, after *snapshot, seen ...*snapshot) []object {
 	owners := map[string]labels.Owner{}
 	registries := map[string]string{}
+	kept := map[string]string{}
 	for _, s := range append([]*snapshot{before, after}, seen...) {
 		for id, o := range s.owners {
 			owners[id] = o
 		}
+		maps.Copy(kept, s.kept)
 		for a, id := range s.registries {
 			registries[a] = id
 		}
@@ -208,6 +219,7 @@ func newSince(before, after *snapshot, seen ...*snapshot) []object {
 				o.owner = &ow
 			}
 		}
+		o.kept = kept[o.sandbox]
 		out = append(out, o)
 	}
 	sort.Slice(out, func(i, j int) bool {

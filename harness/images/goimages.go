@@ -65,8 +65,9 @@ func (b *builder) goImageSpec(imgName string) (goImage, error) {
 	case Registry:
 		return goImage{
 			modDir: b.root,
-			// A tool of the main module: built at the version go.sum pins.
-			pkg:        "github.com/distribution/distribution/v3/cmd/registry",
+			// distribution at the version go.sum pins, with only the
+			// drivers a sandbox uses (fixtures/registry says which).
+			pkg:        "./" + filepath.ToSlash(goPackageDir(Registry)),
 			binary:     "registry",
 			entrypoint: []string{"/registry"},
 			cmd:        []string{"serve", "/etc/distribution/config.yml"},

@@ -29,15 +29,11 @@ func (b *builder) inputs(imgName string) (string, error) {
 	h.field("go", b.tc.goVersion)
 	h.field("target", "linux/"+b.tc.goarch)
 	switch imgName {
-	case Registry:
-		if err := h.files(b.root, "go.mod", "go.sum"); err != nil {
-			return "", err
-		}
 	case Watchtower:
 		if err := h.files(filepath.Join(b.root, "fixtures", "watchtower"), "go.mod", "go.sum"); err != nil {
 			return "", err
 		}
-	case RefUpdater, EngineProxy, App:
+	case Registry, RefUpdater, EngineProxy, App:
 		if _, err := os.Stat(filepath.Join(b.root, goPackageDir(imgName))); os.IsNotExist(err) {
 			return "", fmt.Errorf("%w: %s does not exist", errNoSource, goPackageDir(imgName))
 		}

@@ -43,9 +43,11 @@ func newImagesBuildCmd() *cobra.Command {
 		Short: "make sure every fixture image exists, building what is missing",
 		Long: `Makes sure every fixture image seatrial runs exists in the Docker engine
 (registry, watchtower, refupdater, app, node), building what is missing from
-this checkout; a second run builds nothing. Progress goes to standard
-error: a live status line on a terminal, plain lines otherwise. It must run
-inside the seatrial module (it reads its sources).`,
+seatrial's sources; a second run builds nothing. Progress goes to standard
+error: a live status line on a terminal, plain lines otherwise. The sources
+are the checkout it runs in, else the seatrial module the current module
+requires, else the version it was built from (go run
+github.com/seatrial-dev/seatrial/cmd/seatrial@VERSION), in Go's module cache.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return imagesBuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -81,7 +83,7 @@ func imagesBuild(ctx context.Context, stdout, stderr io.Writer) error {
 		return usageError{setup.Error()}
 	}
 	if err != nil {
-		return fmt.Errorf("%w (the fixture images are built from this checkout: run seatrial inside it)", err)
+		return fmt.Errorf("fixture images: %w", err)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tREFERENCE")

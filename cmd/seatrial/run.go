@@ -50,7 +50,9 @@ func newRunCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run [SCENARIO...]",
 		Short: "run scenarios of the suite and summarise them",
-		Long: `Runs scenarios of the suite (go test ./scenarios, from this checkout) and
+		Long: `Runs scenarios of the suite (go test ./scenarios, in seatrial's sources:
+the checkout it runs in, else the seatrial module the current module
+requires, else the version it was built from, in Go's module cache) and
 prints a summary: each scenario per updater profile, passed, failed,
 KNOWN (a failure the profile lists as known, with its reason and link)
 or skipped (with the reason), its time, the totals, and where the
@@ -84,7 +86,7 @@ watch and remove it. Exits 1 if anything failed.`,
 	fl.IntVar(&f.repeat, "repeat", 1, "run each scenario/profile pair this many times (go test -count); a pair that failed some of the runs is FLAKY, a failure")
 	fl.BoolVar(&f.untilFail, "until-fail", false, fmt.Sprintf("with --repeat: stop repeating at the first failure (go test -failfast); without --repeat, up to %d runs", defaultUntilFail))
 	fl.StringVar(&f.shard, "shard", "", "run only part i of n of the selected scenarios (i/n, e.g. 1/2), split the same way on every machine and balanced by recorded durations")
-	fl.StringVar(&f.durations, "durations", "", "the recorded durations that balance --shard (default "+defaultDurations+" in the checkout)")
+	fl.StringVar(&f.durations, "durations", "", "the recorded durations that balance --shard (default "+defaultDurations+" in seatrial's sources)")
 	fl.StringVar(&f.recordDurations, "record-durations", "", "after the run, record each scenario/profile pair's time in this durations file (keeping the pairs that did not run)")
 	fl.StringVar(&f.junit, "junit", "", "also write the results as JUnit XML to this file (a test case per scenario and profile)")
 	fl.StringVar(&f.json, "json", "", "also write the summary as JSON to this file (its shape: see the README)")
@@ -98,9 +100,12 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	if err != nil {
 		return err
 	}
-	root, err := images.FindModuleRoot(wd)
+	// The scenarios run where the module's sources are: this checkout,
+	// or the seatrial module the current one requires, or the version this
+	// binary was built from (see images.LocateModule).
+	root, err := images.LocateModule(ctx, wd)
 	if err != nil {
-		return badInput("run it inside the seatrial checkout: %v", err)
+		return badInput("%v", err)
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {

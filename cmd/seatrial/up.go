@@ -107,7 +107,7 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 	}
 	set, err := images.Ensure(ctx, cli, images.WithProgress(progress))
 	if err != nil {
-		return interrupted(ctx, fmt.Errorf("%w (the fixture images are built from this checkout: run seatrial inside it)", err))
+		return interrupted(ctx, fmt.Errorf("fixture images: %w", err))
 	}
 	opts := []harness.Option{
 		harness.WithClient(cli),

@@ -54,7 +54,7 @@ func newBuilder(ctx context.Context, cli *client.Client, o options) (*builder, e
 		if err != nil {
 			return nil, err
 		}
-		if root, err = FindModuleRoot(wd); err != nil {
+		if root, err = LocateModule(ctx, wd); err != nil {
 			return nil, err
 		}
 	} else if mp, err := readModulePath(filepath.Join(root, "go.mod")); err != nil || mp != modulePath {

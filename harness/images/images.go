@@ -9,12 +9,15 @@ package images
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"strings"
@@ -289,6 +292,71 @@ func FindModuleRoot(dir string) (string, error) {
 			return "", fmt.Errorf("no go.mod of module %s in %s or above (cd into the seatrial checkout first: the fixture images are built from its sources; from Go, pass images.WithSourceDir)", modulePath, dir)
 		}
 	}
+}
+
+// LocateModule finds the seatrial module's sources, which the images
+// are built from and the scenarios run in: the checkout dir is in (as
+// FindModuleRoot); else the seatrial module that the module dir is in
+// requires, as the go command resolves it (`go list -m`: a replace's
+// directory, or the read-only copy in the module cache); else the module
+// this program was built from, at its version (runtime/debug build info,
+// `go mod download`), as after `go run .../cmd/seatrial@VERSION` or `go
+// install`. Asking the go command for the module it already verified
+// against go.sum needs no copy of the sources in the binary and no
+// extraction (go:embed could not carry fixtures/watchtower, a module of
+// its own, anyway).
+func LocateModule(ctx context.Context, dir string) (string, error) {
+	root, err := FindModuleRoot(dir)
+	if err == nil {
+		return root, nil
+	}
+	goMod := func(args ...string) string {
+		cmd := exec.CommandContext(ctx, "go", args...)
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			return ""
+		}
+		var m struct{ Dir string }
+		if json.Unmarshal(out, &m) != nil {
+			return ""
+		}
+		if mp, err := readModulePath(filepath.Join(m.Dir, "go.mod")); err != nil || mp != modulePath {
+			return ""
+		}
+		return m.Dir
+	}
+	if d := goMod("list", "-m", "-json", modulePath); d != "" {
+		return d, nil
+	}
+	if v := builtVersion(); v != "" {
+		if d := goMod("mod", "download", "-json", modulePath+"@"+v); d != "" {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("%w; nor does the module in %s require %s, and this seatrial was not built at a released version (run it in a checkout, in a module that requires it, or as go run %s/cmd/seatrial@VERSION)", err, dir, modulePath, modulePath)
+}
+
+// builtVersion is the version of the seatrial module this program was
+// built from, "" when it is unknown (a build in a checkout: "(devel)").
+func builtVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	mods := append([]*debug.Module{&bi.Main}, bi.Deps...)
+	for _, m := range mods {
+		if m.Path != modulePath {
+			continue
+		}
+		if m.Replace != nil {
+			return "" // a replace's directory is the requiring module's to resolve
+		}
+		if m.Version != "" && m.Version != "(devel)" {
+			return m.Version
+		}
+	}
+	return ""
 }
 
 // readModulePath returns the module path a go.mod declares.

@@ -30,6 +30,11 @@ func (b *builder) inputs(imgName string) (string, error) {
 	h.field("target", "linux/"+b.tc.goarch)
 	switch imgName {
 	case Watchtower:
+		// A module of its own, so not in seatrial's module zip: absent
+		// when the sources are a released seatrial in the module cache.
+		if _, err := os.Stat(filepath.Join(b.root, "fixtures", "watchtower", "go.mod")); os.IsNotExist(err) {
+			return "", fmt.Errorf("%w: fixtures/watchtower (its own module) is not in %s, a released seatrial's module holds no nested module; build the watchtower image in a checkout, or use an updater profile with an image", errNoSource, b.root)
+		}
 		if err := h.files(filepath.Join(b.root, "fixtures", "watchtower"), "go.mod", "go.sum"); err != nil {
 			return "", err
 		}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,7 +77,7 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 			// Control API on loopback only, on a port the engine picks
 			// (nothing records it in a label: it is read back below).
 			hc.PortBindings = network.PortMap{
-				network.MustParsePort(engineProxyControlPort): {{HostIP: netip.MustParseAddr("127.0.0.1")}},
+				network.MustParsePort(engineProxyControlPort): {{HostIP: e.reach().Bind}},
 			}
 		}),
 	)
@@ -92,7 +92,7 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 	if err != nil {
 		return nil, fmt.Errorf("engine proxy: its control port: %w", err)
 	}
-	p.controlURL = fmt.Sprintf("http://127.0.0.1:%d", port.Num())
+	p.controlURL = "http://" + e.reach().Dial(strconv.Itoa(int(port.Num())))
 	err = waitReady(ctx, "the engine proxy's control API to answer GET "+p.controlURL+"/healthz", engineProxyReady, func(ctx context.Context) error {
 		st, _, err := p.do(ctx, http.MethodGet, "/healthz", "")
 		if err == nil && st != http.StatusOK {
@@ -126,7 +126,7 @@ func openEngineProxy(ctx context.Context, e partEnv, d descriptor.Sandbox) (*Eng
 		p := &EngineProxy{id: c.ID, apiHost: "tcp://" + c.Name + ":" + engineProxyAPIPort, http: &http.Client{Timeout: 30 * time.Second}}
 		if ns := insp.Container.NetworkSettings; ns != nil {
 			for _, b := range ns.Ports[network.MustParsePort(engineProxyControlPort)] {
-				p.controlURL = "http://127.0.0.1:" + b.HostPort
+				p.controlURL = "http://" + e.reach().Dial(b.HostPort)
 			}
 		}
 		if p.controlURL == "" {

@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -44,8 +45,10 @@ func (sb *Sandbox) Publish(ctx context.Context, fixture, tag string, cfg appconf
 		return Published{}, fmt.Errorf("add version layer to %s: %w", fixture, err)
 	}
 	refStr := sb.Ref(fixture, tag)
-	// name.Insecure: the sandbox registry speaks plain HTTP on loopback.
-	ref, err := name.ParseReference(refStr, name.Insecure)
+	// Pushed from here: to localhost:P, or to the remote engine's host:P
+	// (the same registry; the engine pulls it as localhost:P).
+	// name.Insecure: the sandbox registry speaks plain HTTP.
+	ref, err := name.ParseReference(sb.pushRef(refStr), name.Insecure)
 	if err != nil {
 		return Published{}, fmt.Errorf("parse %s: %w", refStr, err)
 	}
@@ -88,4 +91,17 @@ func pullImage(ctx context.Context, cli *client.Client, ref string) error {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
 	return nil
+}
+
+// pushRef is ref (localhost:P/repo:tag) as this machine reaches the
+// sandbox's registry: the same unless the engine is remote, then at the
+// engine's host.
+func (sb *Sandbox) pushRef(ref string) string {
+	r := sb.env().reach()
+	rest, ok := strings.CutPrefix(ref, "localhost:")
+	if !ok || !r.Remote() {
+		return ref
+	}
+	port, path, _ := strings.Cut(rest, "/")
+	return r.Dial(port) + "/" + path
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,6 +61,9 @@ func (sb *Sandbox) createNetwork(ctx context.Context) error {
 // host (pushes), the engine (pulls; the engine treats loopback registries
 // as insecure, so plain HTTP works) and the updater, which shares the
 // namespace. Several sandboxes run side by side because each has its own P.
+// On a remote engine (engine.Reach) the ports are published where this
+// machine reaches them, the host pushes to the engine's host:P, and the
+// engine and the updater still pull localhost:P.
 //
 // The namespace and the published ports belong to a holder container
 // that does nothing (the app's "pause"), not to the registry, so that a
@@ -84,11 +86,14 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int)
 			continue
 		}
 		d := e.desc
+		// The debug listener and the updater's API are dialled from
+		// this machine: at the engine's host (127.0.0.1 unless remote).
+		reach := e.reach()
 		d.Registry = descriptor.Registry{
 			Addr:       "localhost:" + strconv.Itoa(ports[0]),
-			MetricsURL: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[1]),
+			MetricsURL: "http://" + reach.Dial(strconv.Itoa(ports[1])) + "/metrics",
 		}
-		d.UpdaterAPI = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+		d.UpdaterAPI = "http://" + reach.Dial(strconv.Itoa(ports[2]))
 		r := &Registry{cli: e.cli, port: ports[0]}
 		e.desc = d
 		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort)
@@ -119,9 +124,15 @@ func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, deb
 		return err
 	}
 	port := func(p int) network.Port { return network.MustParsePort(strconv.Itoa(p) + "/tcp") }
-	loopback := netip.MustParseAddr("127.0.0.1")
+	// On the engine host's loopback, or where a remote engine's ports
+	// are reached from here (engine.Reach).
+	ips := e.reach().Bindings()
 	bind := func(p int) []network.PortBinding {
-		return []network.PortBinding{{HostIP: loopback, HostPort: strconv.Itoa(p)}}
+		var bs []network.PortBinding
+		for _, ip := range ips {
+			bs = append(bs, network.PortBinding{HostIP: ip, HostPort: strconv.Itoa(p)})
+		}
+		return bs
 	}
 	ctr, err := testcontainers.Run(ctx, app.Ref,
 		e.tcLogger(),
@@ -191,7 +202,7 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set) error {
 // wait polls GET /v2/ until the registry answers 200, with backoff; a
 // registry that stopped will not answer, and says so at once.
 func (r *Registry) wait(ctx context.Context) error {
-	url := fmt.Sprintf("http://127.0.0.1:%d/v2/", r.port)
+	url := "http://" + engine.ReachOf(r.cli.DaemonHost()).Dial(strconv.Itoa(r.port)) + "/v2/"
 	hc := &http.Client{Timeout: 2 * time.Second}
 	err := waitReady(ctx, "the registry to answer GET "+url, registryReady, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

@@ -77,6 +77,10 @@ type partEnv struct {
 
 func (e partEnv) logf(format string, args ...any) { fmt.Fprintf(e.log, format+"\n", args...) }
 
+// reach is where this machine reaches what the sandbox publishes on the
+// engine's host.
+func (e partEnv) reach() engine.Reach { return engine.ReachOf(e.cli.DaemonHost()) }
+
 // tcLogger sends testcontainers-go's progress lines for one container where
 // the sandbox's own go, instead of the process's standard error.
 func (e partEnv) tcLogger() testcontainers.LoggerOption {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -149,6 +150,15 @@ func TestIntegration(t *testing.T) {
 	require.NoError(t, d.ExpectDelta(WantMetric{Metric: "registry_http_requests_total", Sandbox: sb2, ExtraLabels: base200}, 0))
 	require.NoError(t, d.ExpectDelta(WantMetric{Metric: "seatrial_scrape_errors_total", Sandbox: sb2,
 		ExtraLabels: map[string]string{LabelSource: SourceUpdater}}, 1))
+
+	// The golden comparison on the real server: sandbox 2's targets, its
+	// hanging updater down.
+	require.NoError(t, c.ScrapeAndCompare(ctx, sb2, strings.NewReader(`# HELP seatrial_target_up 1 if the target (one source of one sandbox) was read in this scrape, else 0.
+# TYPE seatrial_target_up gauge
+seatrial_target_up{source="engine"} 1
+seatrial_target_up{source="registry"} 1
+seatrial_target_up{source="updater"} 0
+`), OnlyFamilies("seatrial_target_up")))
 
 	require.NoError(t, c.ShutdownServer(ctx))
 	assert.True(t, processGone(pid), "server process %d left behind", pid)

@@ -226,9 +226,13 @@ const (
 // familyInfo is what the entries of one family share.
 type familyInfo struct {
 	name, typ string
-	names     [4]string    // by kind: name, name_bucket, name_sum, name_count
-	pool      []labelRef   // the label pairs of the family's entries
-	strs      *stringTable // what labelRefs refer to
+	// help is the family's HELP text ("" when it has none), for the
+	// golden comparison (CompareSandbox): one string per family, not per
+	// series, so it costs the parse nothing to speak of.
+	help  string
+	names [4]string    // by kind: name, name_bucket, name_sum, name_count
+	pool  []labelRef   // the label pairs of the family's entries
+	strs  *stringTable // what labelRefs refer to
 }
 
 // labelRef is a label pair as two indexes into the index's string table.
@@ -481,7 +485,7 @@ func (b *indexBuilder) add(f *textFamily) {
 	idx := b.idx
 	fam := f.name
 	typ := strings.ToLower(f.getType().String())
-	fi := &familyInfo{name: fam, typ: typ, strs: b.strs,
+	fi := &familyInfo{name: fam, typ: typ, help: f.help, strs: b.strs,
 		names: [4]string{fam, fam + "_bucket", fam + "_sum", fam + "_count"}}
 	agg := false
 	switch f.getType() {

@@ -236,6 +236,19 @@ func (k KnownFailure) Matches(scenario, msg string) bool {
 	return err == nil && re.MatchString(msg)
 }
 
+// LintDeviation is a problem promlint (client_golang's
+// prometheus/testutil/promlint) finds in the updater's own exposition
+// that is known: the family and promlint's text, exactly as promlint
+// gives them. TestMetricsLint fails on a problem the profile does not
+// list, and on a listed one that no longer occurs.
+type LintDeviation struct {
+	Metric string `json:"metric"`
+	Text   string `json:"text"`
+}
+
+// String writes the deviation as promlint's problems are written.
+func (d LintDeviation) String() string { return d.Metric + ": " + d.Text }
+
 // Profile describes an updater under test: its image, how to start and
 // trigger it, where its metrics are, and what it can do. Its JSON form is
 // described by profile.schema.json.
@@ -263,6 +276,9 @@ type Profile struct {
 	Metrics        Metrics        `json:"metrics"`
 	Capabilities   []Capability   `json:"capabilities"`
 	KnownFailures  []KnownFailure `json:"known_failures,omitempty"`
+	// MetricsLintKnown are the promlint problems of the updater's own
+	// exposition that are known (see LintDeviation).
+	MetricsLintKnown []LintDeviation `json:"metrics_lint_known,omitempty"`
 }
 
 // Named maps "metrics.<key>" to each metric name the profile gives (the
@@ -442,8 +458,17 @@ func Watchtower() Profile {
 			// Links() reads HostConfig.Links only.
 			userNetworkLinkNotRestarted("https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195"),
 		},
+		// Measured by TestMetricsLint (2026-12-06): promlint finds one
+		// problem in /v1/metrics after a scan, the counter
+		// watchtower_scans_skipped without _total (pkg/metrics/metrics.go).
+		MetricsLintKnown: []LintDeviation{scansSkippedWithoutTotal},
 	}
 }
+
+// scansSkippedWithoutTotal is the watchtower family's promlint finding:
+// its counter of skipped scans is named watchtower_scans_skipped, without
+// the _total a counter's name ends with.
+var scansSkippedWithoutTotal = LintDeviation{Metric: "watchtower_scans_skipped", Text: `counter metrics should have "_total" suffix`}
 
 // Reference is seatrial's reference updater (fixtures/refupdater), a
 // stand-in for what the maintained forks promise: it implements every
@@ -467,6 +492,10 @@ func Reference() Profile {
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
 			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange},
+		// Measured by TestMetricsLint (2026-12-06): the one promlint
+		// problem is the name it keeps from the openserbia fork
+		// (fixtures/refupdater/updater/metrics.go).
+		MetricsLintKnown: []LintDeviation{scansSkippedWithoutTotal},
 	}
 }
 
@@ -606,6 +635,20 @@ func (p Profile) Validate() error {
 			bad(field, "not a regular expression: %v", err)
 		}
 	}
+	seenLint := map[LintDeviation]int{}
+	for i, d := range p.MetricsLintKnown {
+		field := fmt.Sprintf("metrics_lint_known[%d]", i)
+		switch {
+		case !metricName.MatchString(d.Metric):
+			bad(field+".metric", "%q is not a metric name", d.Metric)
+		case d.Text == "":
+			bad(field+".text", "missing (promlint's text of the problem, as TestMetricsLint prints it)")
+		}
+		if j, dup := seenLint[d]; dup {
+			bad(field, "the same as metrics_lint_known[%d]", j)
+		}
+		seenLint[d] = i
+	}
 	switch p.DockerAPI.Mode {
 	case DockerAPINegotiate:
 		if p.DockerAPI.Env != "" {
@@ -676,6 +719,9 @@ func (p Profile) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// metricName is the schema's metric name ($defs/metric).
+var metricName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
 
 // methods are the trigger methods a profile may name.
 var methods = []string{http.MethodGet, http.MethodPost, http.MethodPut}

@@ -57,12 +57,22 @@ func TestLoad(t *testing.T) {
 	ref.Metrics.RegistryDown = CountedSkipped
 	ref.Metrics.Rollbacks = ""
 	ref.KnownFailures = []KnownFailure{{Scenario: "TestFullScan", Reason: "r", Link: "https://example.invalid", Match: "[a"}}
+	dev := LintDeviation{Metric: "x_seconds", Text: `counter metrics should have "_total" suffix`}
+	ref.MetricsLintKnown = []LintDeviation{dev, dev}
 	b, err := json.Marshal(ref)
 	require.NoError(t, err)
 	_, err = Load(write("deps.json", string(b)))
-	for _, field := range []string{"trigger.busy_statuses[0]: 200 is also an ok status", "trigger.busy_body: not a regular expression", "docker_api.env: missing", "metrics.skipped: missing", "metrics.rollbacks: missing", "known_failures[0].match: not a regular expression"} {
+	for _, field := range []string{"trigger.busy_statuses[0]: 200 is also an ok status", "trigger.busy_body: not a regular expression", "docker_api.env: missing", "metrics.skipped: missing", "metrics.rollbacks: missing", "known_failures[0].match: not a regular expression", "metrics_lint_known[1]: the same as metrics_lint_known[0]"} {
 		require.ErrorContains(t, err, field)
 	}
+
+	// A profile built in Go is not checked against the schema: Validate
+	// checks the deviations' fields too.
+	ref = Reference()
+	ref.MetricsLintKnown = []LintDeviation{{Metric: "9lives", Text: "t"}, {Metric: "x"}}
+	err = ref.Validate()
+	require.ErrorContains(t, err, `metrics_lint_known[0].metric: "9lives" is not a metric name`)
+	require.ErrorContains(t, err, "metrics_lint_known[1].text: missing")
 
 	_, err = Load(filepath.Join(dir, "absent.json"))
 	require.ErrorContains(t, err, "read updater profile")

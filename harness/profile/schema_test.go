@@ -125,11 +125,12 @@ func TestSchemaErrorsNameTheField(t *testing.T) {
 	delete(m["metrics"].(map[string]any), "registry_down")
 	m["capabilities"] = []any{"scope", "teleport"}
 	m["known_failures"] = []any{map[string]any{"scenario": "FullScan", "reason": "r", "link": "example.com", "match": "x"}}
+	m["metrics_lint_known"] = []any{map[string]any{"metric": "9lives", "text": ""}, map[string]any{"metric": "x", "text": "t", "why": "w"}}
 	b, err = json.Marshal(m)
 	require.NoError(t, err)
 	err = CheckSchema(b)
 	require.Error(t, err)
-	for _, field := range []string{"trigger.method:", "trigger.ok_statuses[1]:", "api.port:", "metrics: missing property 'registry_down'", "capabilities[1]:", "known_failures[0].scenario:", "known_failures[0].link:"} {
+	for _, field := range []string{"trigger.method:", "trigger.ok_statuses[1]:", "api.port:", "metrics: missing property 'registry_down'", "capabilities[1]:", "known_failures[0].scenario:", "known_failures[0].link:", "metrics_lint_known[0].metric:", "metrics_lint_known[0].text:", "metrics_lint_known[1]: additional properties 'why'"} {
 		require.ErrorContains(t, err, field)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -202,14 +203,8 @@ func goldenFamilies(idx *index, cfg compareConfig, sel []labelPair) (map[string]
 	return out, nil
 }
 
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+// keys returns m's keys, sorted.
+func keys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // helpEscaper writes HELP text as the text format does.
 var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
@@ -23,7 +24,7 @@ import (
 // being absent; the flow here is fixed, one scan of one node, so the
 // families are the same on every run.)
 func TestMetricsLint(t *testing.T) {
-	forEachProfile(t, []harness.Capability{harness.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}})
 		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 		defer cancel()

@@ -46,13 +46,20 @@ func (sb *Sandbox) Publish(ctx context.Context, fixture, tag string, cfg appconf
 	}
 	refStr := sb.Ref(fixture, tag)
 	// Pushed from here: to localhost:P, or to the remote engine's host:P
-	// (the same registry; the engine pulls it as localhost:P).
-	// name.Insecure: the sandbox registry speaks plain HTTP.
-	ref, err := name.ParseReference(sb.pushRef(refStr), name.Insecure)
+	// (the same registry; the engine pulls it as localhost:P; the
+	// certificate names both). go-containerregistry tries https first
+	// and then http for a localhost registry: over TLS it must trust the
+	// sandbox's CA.
+	ref, err := name.ParseReference(sb.pushRef(refStr), sb.registry.nameOptions()...)
 	if err != nil {
 		return Published{}, fmt.Errorf("parse %s: %w", refStr, err)
 	}
-	if err := remote.Write(ref, img, remote.WithContext(ctx)); err != nil {
+	tr, err := sb.registry.Transport()
+	if err != nil {
+		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
+	}
+	defer tr.CloseIdleConnections()
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
 		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
 	}
 	d, err := img.Digest()

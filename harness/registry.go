@@ -1,9 +1,11 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/go-containerregistry/pkg/name"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,7 +40,34 @@ type Registry struct {
 	netnsID string // the container that owns the network namespace
 	id      string // the registry container
 	port    int    // the same inside and out
+	// caPEM is the CA the registry's certificate is signed by; empty when
+	// it speaks plain HTTP.
+	caPEM []byte
+	// pki is the whole of what the registry serves TLS with, while it is
+	// being made (a reopened sandbox has the CA only).
+	pki *registryPKI
 }
+
+// scheme is how the registry is spoken to.
+func (r *Registry) scheme() string {
+	if len(r.caPEM) > 0 {
+		return "https"
+	}
+	return "http"
+}
+
+// nameOptions parse a reference to the registry as pushes need it: plain
+// HTTP allowed unless the registry speaks TLS.
+func (r *Registry) nameOptions() []name.Option {
+	if len(r.caPEM) > 0 {
+		return nil
+	}
+	return []name.Option{name.Insecure}
+}
+
+// Transport is an HTTP transport for the registry from the host: it
+// trusts the sandbox's CA (and nothing else) when the registry speaks TLS.
+func (r *Registry) Transport() (*http.Transport, error) { return registryTransport(r.caPEM) }
 
 func (sb *Sandbox) createNetwork(ctx context.Context) error {
 	name := sb.Network()
@@ -58,12 +87,18 @@ func (sb *Sandbox) createNetwork(ctx context.Context) error {
 //
 // The registry listens on a free host port P inside and is published on
 // 127.0.0.1:P, so "localhost:P/app:tag" names the same registry for the
-// host (pushes), the engine (pulls; the engine treats loopback registries
-// as insecure, so plain HTTP works) and the updater, which shares the
+// host (pushes), the engine (pulls) and the updater, which shares the
 // namespace. Several sandboxes run side by side because each has its own P.
 // On a remote engine (engine.Reach) the ports are published where this
 // machine reaches them, the host pushes to the engine's host:P, and the
 // engine and the updater still pull localhost:P.
+//
+// With plainHTTP false it serves https with a certificate for localhost,
+// 127.0.0.1, ::1 and its containers' names, signed by a CA made here for
+// the sandbox, whose certificate goes into the descriptor. The engine
+// treats loopback registries as insecure: it tries https without verifying
+// and then plain http, so it pulls from either without a change to the
+// host (measured on Docker 20.10, see TestRegistryTLS).
 //
 // The namespace and the published ports belong to a holder container
 // that does nothing (the app's "pause"), not to the registry, so that a
@@ -72,7 +107,22 @@ func (sb *Sandbox) createNetwork(ctx context.Context) error {
 // The host ports of the registry's debug listener and of the updater's API
 // are chosen here, not left to the engine, because they go into labels,
 // and labels are fixed at create.
-func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int) (*Registry, descriptor.Sandbox, error) {
+func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int, plainHTTP bool) (*Registry, descriptor.Sandbox, error) {
+	var pki *registryPKI
+	if !plainHTTP {
+		// Its names on the sandbox's network: the registry shares the
+		// holder's namespace, so both names lead to it.
+		names := []string{"localhost", e.desc.ID + "-netns", e.desc.ID + "-registry"}
+		if reach := e.reach(); reach.Remote() {
+			// Pushed to, and waited for, at the remote engine's host.
+			names = append(names, reach.Host)
+		}
+		p, err := newRegistryPKI(e.desc.ID, names)
+		if err != nil {
+			return nil, e.desc, fmt.Errorf("sandbox %s: %w", e.desc.ID, err)
+		}
+		pki = &p
+	}
 	var lastErr error
 	// A port found free can be taken by someone else before the holder
 	// binds it; try again with others.
@@ -94,7 +144,11 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int)
 			MetricsURL: "http://" + reach.Dial(strconv.Itoa(ports[1])) + "/metrics",
 		}
 		d.UpdaterAPI = "http://" + reach.Dial(strconv.Itoa(ports[2]))
-		r := &Registry{cli: e.cli, port: ports[0]}
+		r := &Registry{cli: e.cli, port: ports[0], pki: pki}
+		if pki != nil {
+			r.caPEM = pki.caPEM
+			d.Registry.CA = string(pki.caPEM)
+		}
 		e.desc = d
 		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort)
 		if err == nil {
@@ -173,16 +227,29 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set) error {
 	if err != nil {
 		return err
 	}
+	env := map[string]string{
+		// Listen on P inside too, so that localhost:P means the
+		// registry inside the namespace (for the updater).
+		"REGISTRY_HTTP_ADDR": ":" + strconv.Itoa(r.port),
+		// The debug listener (metrics) stays plain HTTP: only seatrial
+		// reads it.
+		"REGISTRY_HTTP_DEBUG_ADDR": ":" + strconv.Itoa(registryDebugPort),
+	}
+	var files []testcontainers.ContainerFile
+	if r.pki != nil {
+		env["REGISTRY_HTTP_TLS_CERTIFICATE"] = registryCertPath
+		env["REGISTRY_HTTP_TLS_KEY"] = registryKeyPath
+		files = []testcontainers.ContainerFile{
+			{Reader: bytes.NewReader(r.pki.certPEM), ContainerFilePath: registryCertPath, FileMode: 0o644},
+			{Reader: bytes.NewReader(r.pki.keyPEM), ContainerFilePath: registryKeyPath, FileMode: 0o600},
+		}
+	}
 	ctr, err := testcontainers.Run(ctx, img.Ref,
 		e.tcLogger(),
 		testcontainers.WithName(e.desc.ID+"-registry"),
 		testcontainers.WithLabels(e.desc.Labels(labels.RoleRegistry)),
-		testcontainers.WithEnv(map[string]string{
-			// Listen on P inside too, so that localhost:P means the
-			// registry inside the namespace (for the updater).
-			"REGISTRY_HTTP_ADDR":       ":" + strconv.Itoa(r.port),
-			"REGISTRY_HTTP_DEBUG_ADDR": ":" + strconv.Itoa(registryDebugPort),
-		}),
+		testcontainers.WithEnv(env),
+		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.NetworkMode = container.NetworkMode("container:" + r.netnsID)
 			// Blobs on tmpfs: a sandbox's registry is thrown away with it,
@@ -202,9 +269,16 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set) error {
 // wait polls GET /v2/ until the registry answers 200, with backoff; a
 // registry that stopped will not answer, and says so at once.
 func (r *Registry) wait(ctx context.Context) error {
-	url := "http://" + engine.ReachOf(r.cli.DaemonHost()).Dial(strconv.Itoa(r.port)) + "/v2/"
-	hc := &http.Client{Timeout: 2 * time.Second}
-	err := waitReady(ctx, "the registry to answer GET "+url, registryReady, func(ctx context.Context) error {
+	// At the engine's host (127.0.0.1 unless remote): the certificate
+	// names it.
+	url := r.scheme() + "://" + engine.ReachOf(r.cli.DaemonHost()).Dial(strconv.Itoa(r.port)) + "/v2/"
+	tr, err := r.Transport()
+	if err != nil {
+		return err
+	}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: tr}
+	err = waitReady(ctx, "the registry to answer GET "+url, registryReady, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -107,6 +108,9 @@ type sandboxConfig struct {
 	// keepOnFailure is the run that asks to keep the sandbox if its test
 	// fails (WithKeepOnFailure, or KeepOnFailureEnv).
 	keepOnFailure string
+	// plainHTTP: the registry speaks plain HTTP, not TLS
+	// (WithPlainHTTPRegistry).
+	plainHTTP bool
 }
 
 // Option configures NewSandbox.
@@ -157,6 +161,12 @@ func WithStateDir(dir string) Option { return func(c *sandboxConfig) { c.stateRo
 // updater the sandbox will run (profile.API.Port). The default is
 // profile.DefaultAPIPort.
 func WithUpdaterAPIPort(port int) Option { return func(c *sandboxConfig) { c.apiPort = port } }
+
+// WithPlainHTTPRegistry makes the sandbox's registry speak plain HTTP
+// instead of TLS (the default, with a CA made for the sandbox), for an
+// updater that cannot be given a CA, or to compare what an updater does
+// over each.
+func WithPlainHTTPRegistry() Option { return func(c *sandboxConfig) { c.plainHTTP = true } }
 
 // NewSandbox creates a sandbox: an id, a bridge network and a registry,
 // all labelled. It first prunes what dead owners left behind. On failure
@@ -253,8 +263,14 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := sb.createNetwork(ctx); err != nil {
 		return nil, err
 	}
-	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort); err != nil {
+	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort, cfg.plainHTTP); err != nil {
 		return nil, err
+	}
+	if ca := sb.registry.caPEM; len(ca) > 0 {
+		// For a person's curl --cacert; seatrial itself reads the label.
+		if err := os.WriteFile(sb.RegistryCAFile(), ca, 0o644); err != nil {
+			return nil, fmt.Errorf("write the registry's CA: %w", err)
+		}
 	}
 	if cfg.engineProxy {
 		if sb.engineProxy, err = startEngineProxy(ctx, sb.env(), sb.images); err != nil {
@@ -279,7 +295,7 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 			}
 		})
 	}
-	sb.logf("sandbox %s: network %s, registry %s", sb.desc.ID, sb.Network(), sb.desc.Registry.Addr)
+	sb.logf("sandbox %s: network %s, registry %s (%s)", sb.desc.ID, sb.Network(), sb.desc.Registry.Addr, sb.registry.scheme())
 	return sb, nil
 }
 
@@ -302,6 +318,28 @@ func (sb *Sandbox) Network() string { return sb.desc.ID }
 // RegistryAddr is the registry's host:port ("localhost:P"), the same for
 // the host, the engine and the updater.
 func (sb *Sandbox) RegistryAddr() string { return sb.desc.Registry.Addr }
+
+// RegistryCA is the PEM certificate of the CA the registry's certificate
+// is signed by, or nil when the registry speaks plain HTTP.
+func (sb *Sandbox) RegistryCA() []byte { return sb.registry.caPEM }
+
+// RegistryCAFile is the host path of the registry's CA certificate (PEM)
+// in the sandbox's state dir, or "" if the registry speaks plain HTTP or
+// the state dir is not on this host.
+func (sb *Sandbox) RegistryCAFile() string {
+	if len(sb.registry.caPEM) == 0 || sb.stateDir == "" {
+		return ""
+	}
+	return filepath.Join(sb.stateDir, "registry-ca.pem")
+}
+
+// RegistryTransport is an HTTP transport for the sandbox's registry from
+// the host: it trusts the sandbox's CA (and only it) over TLS.
+func (sb *Sandbox) RegistryTransport() (*http.Transport, error) { return sb.registry.Transport() }
+
+// RegistryURL is the registry's base URL from the host
+// ("https://localhost:P").
+func (sb *Sandbox) RegistryURL() string { return sb.registry.scheme() + "://" + sb.desc.Registry.Addr }
 
 // RegistryMetricsURL is the URL of the registry's Prometheus endpoint, as
 // reachable from the host.

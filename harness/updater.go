@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -39,6 +40,9 @@ type UpdaterOptions struct {
 	// engineHost, set by StartUpdater for a sandbox with an engine proxy,
 	// is the updater's DOCKER_HOST instead of the engine's socket.
 	engineHost string
+	// registryCA, set by StartUpdater for a sandbox whose registry speaks
+	// TLS, is the CA's PEM certificate the updater must trust.
+	registryCA []byte
 }
 
 // updaterReady bounds the wait for the updater's API: an updater lists
@@ -105,6 +109,7 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 	if sb.engineProxy != nil {
 		o.engineHost = sb.engineProxy.apiHost
 	}
+	o.registryCA = sb.registry.caPEM
 	u, err := startUpdater(ctx, sb.env(), sb.registry.netnsID, sb.stateDir, image, p, o)
 	if err != nil {
 		return nil, err
@@ -155,12 +160,23 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 		// scenario asked for it.
 		env["DOCKER_HOST"] = o.engineHost
 	}
+	var files []testcontainers.ContainerFile
+	if len(o.registryCA) > 0 {
+		// The registry's CA, where the profile says; copied in before
+		// the start (no host path: the image may be FROM scratch, and
+		// the engine may not share the host's file system).
+		files = append(files, testcontainers.ContainerFile{Reader: bytes.NewReader(o.registryCA), ContainerFilePath: p.RegistryCA.CAPath(), FileMode: 0o644})
+		if v := p.RegistryCA.CAEnv(); v != "" {
+			env[v] = p.RegistryCA.CAPath()
+		}
+	}
 	ctr, err := testcontainers.Run(ctx, image,
 		e.tcLogger(),
 		testcontainers.WithName(e.desc.ID+"-updater"),
 		testcontainers.WithLabels(l),
 		testcontainers.WithCmd(u.args(o)...),
 		testcontainers.WithEnv(env),
+		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			// Join the sandbox's network namespace: localhost:P is the
 			// registry here too, and the namespace's holder publishes our
@@ -213,7 +229,7 @@ func openUpdater(e partEnv, d descriptor.Updater) (*Updater, error) {
 
 func (u *Updater) args(o UpdaterOptions) []string {
 	p := u.profile
-	r := strings.NewReplacer("{scope}", u.scope, "{api_port}", strconv.Itoa(p.API.Port))
+	r := strings.NewReplacer("{scope}", u.scope, "{api_port}", strconv.Itoa(p.API.Port), "{registry_ca}", p.RegistryCA.CAPath())
 	var args []string
 	for _, a := range p.Args {
 		args = append(args, r.Replace(a))

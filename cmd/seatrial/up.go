@@ -36,6 +36,8 @@ type upInfo struct {
 	UpdaterAPI      string     `json:"updater_api"`
 	TokenFile       string     `json:"token_file"`
 	Registry        string     `json:"registry"`
+	RegistryURL     string     `json:"registry_url"`
+	RegistryCA      string     `json:"registry_ca,omitempty"` // the CA's file, over TLS
 	RegistryMetrics string     `json:"registry_metrics"`
 	MetricsServer   string     `json:"metrics_server"`
 	Next            []string   `json:"next"`
@@ -52,6 +54,7 @@ type upFlags struct {
 	nodes                 int
 	asJSON, wait, verbose bool
 	engineProxy           bool // --engine-proxy
+	plainHTTP             bool // --plain-http
 }
 
 func newUpCmd() *cobra.Command {
@@ -71,6 +74,7 @@ func newUpCmd() *cobra.Command {
 	fl.StringVar(&f.name, "name", "", "sandbox id (letters, digits, '-', '_'); default a random st-XXXXXXXXXX")
 	fl.BoolVar(&f.asJSON, "json", false, "print what was made as JSON")
 	fl.BoolVar(&f.engineProxy, "engine-proxy", false, "put the engine proxy between the updater and the engine (for seatrial fault --engine)")
+	fl.BoolVar(&f.plainHTTP, "plain-http", false, "the registry speaks plain HTTP instead of TLS with the sandbox's own CA (for an updater that cannot be given a CA)")
 	fl.BoolVar(&f.wait, "wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the harness (container creation, readiness waits)")
 	return cmd
@@ -119,6 +123,9 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 	}
 	if f.engineProxy {
 		opts = append(opts, harness.WithEngineProxy())
+	}
+	if f.plainHTTP {
+		opts = append(opts, harness.WithPlainHTTPRegistry())
 	}
 	if f.verbose {
 		opts = append(opts, harness.WithLog(stderr))
@@ -183,6 +190,8 @@ func bringUp(ctx context.Context, sb *harness.Sandbox, profile harness.Profile, 
 		UpdaterAPI:      u.APIURL(),
 		TokenFile:       u.TokenFile(),
 		Registry:        sb.RegistryAddr(),
+		RegistryURL:     sb.RegistryURL(),
+		RegistryCA:      sb.RegistryCAFile(),
 		RegistryMetrics: sb.RegistryMetricsURL(),
 		MetricsServer:   server.DefaultAddr,
 		Next: []string{
@@ -210,7 +219,11 @@ func printUp(w io.Writer, info upInfo) {
 		fmt.Fprintf(w, "  %-16s %s (container %s)\n", label, n.Name, n.Container)
 	}
 	fmt.Fprintf(w, "  %-16s %s (token in %s)\n", "updater API:", info.UpdaterAPI, info.TokenFile)
-	fmt.Fprintf(w, "  %-16s %s (metrics %s)\n", "registry:", info.Registry, info.RegistryMetrics)
+	ca := "plain HTTP"
+	if info.RegistryCA != "" {
+		ca = "https, CA in " + info.RegistryCA
+	}
+	fmt.Fprintf(w, "  %-16s %s (%s; metrics %s)\n", "registry:", info.Registry, ca, info.RegistryMetrics)
 	fmt.Fprintf(w, "  %-16s %s (`seatrial metrics` starts one there if none runs)\n", "metrics server:", info.MetricsServer)
 	fmt.Fprintf(w, "\nTry next:\n")
 	for _, c := range info.Next {

@@ -3,6 +3,7 @@ package descriptor
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"slices"
@@ -161,7 +162,12 @@ func decodeOne(id string, ctrs []container.Summary, nets []network.Summary) Sand
 		l := identity
 		s.Registry.Addr = l[labels.RegistryAddr]
 		s.Registry.MetricsURL = l[labels.RegistryMetrics]
+		s.Registry.CA = l[labels.RegistryCA]
 		s.UpdaterAPI = l[labels.UpdaterAPI]
+		if b, _ := pem.Decode([]byte(s.Registry.CA)); s.Registry.CA != "" && (b == nil || b.Type != "CERTIFICATE") {
+			problems = append(problems, fmt.Errorf("container %s: label %s: want a PEM certificate", s.NetNS.Name, labels.RegistryCA))
+			s.Registry.CA = ""
+		}
 		if s.Registry.Port() == 0 || !strings.HasPrefix(s.Registry.Addr, "localhost:") {
 			problems = append(problems, fmt.Errorf("container %s: label %s=%q: want localhost:PORT", s.NetNS.Name, labels.RegistryAddr, s.Registry.Addr))
 			s.Registry.Addr = ""

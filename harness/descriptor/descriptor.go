@@ -65,6 +65,9 @@ type Registry struct {
 	Addr string
 	// MetricsURL is the registry's Prometheus endpoint, from the host.
 	MetricsURL string
+	// CA is the PEM certificate of the CA that signed the registry's
+	// certificate; empty when the registry speaks plain HTTP.
+	CA string
 	// Container is the registry container; nil if it is gone.
 	Container *Container
 }
@@ -77,6 +80,15 @@ func (r Registry) Port() int {
 	}
 	n, _ := strconv.Atoi(p)
 	return n
+}
+
+// Scheme is "https" for a registry that serves TLS (it has a CA), else
+// "http".
+func (r Registry) Scheme() string {
+	if r.CA != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // Updater is a sandbox's updater.
@@ -149,6 +161,9 @@ func (s *Sandbox) Labels(role string) map[string]string {
 		l[labels.RegistryAddr] = s.Registry.Addr
 		l[labels.RegistryMetrics] = s.Registry.MetricsURL
 		l[labels.UpdaterAPI] = s.UpdaterAPI
+		if s.Registry.CA != "" {
+			l[labels.RegistryCA] = s.Registry.CA
+		}
 	}
 	return l
 }

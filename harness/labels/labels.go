@@ -68,13 +68,17 @@ const (
 	// its debug listener, as reachable from the host, on the namespace
 	// holder.
 	RegistryMetrics = "io.seatrial.registry.metrics"
+	// RegistryCA is the PEM certificate of the CA the sandbox made for its
+	// registry's TLS (public, not a secret), on the namespace holder;
+	// absent when the registry speaks plain HTTP.
+	RegistryCA = "io.seatrial.registry.ca"
 )
 
 // Keys are the label keys above: what seatrial puts on the objects it
 // creates (an image's own io.seatrial.* labels are package images').
 var Keys = []string{
 	Sandbox, Role, Cluster, Node, OwnerPID, OwnerStart, OwnerKind, Created, KeepOnFailure, ClusterImage,
-	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics,
+	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics, RegistryCA,
 }
 
 // Role values.

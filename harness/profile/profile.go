@@ -178,13 +178,57 @@ type Flags struct {
 }
 
 // NoopScan is what a scan that finds nothing new costs the registry, per
-// managed container, from the updater and the engine's pulls together: an
-// updater that checks digests first makes a HEAD; one that falls back to a
-// pull leaves it to the engine, which (Docker 20.10) also makes a HEAD and
-// no GET for an image it has.
+// managed container, from the updater and the engine's pulls together,
+// over the sandbox's TLS registry (the default): an updater that checks
+// digests first makes a HEAD; one that falls back to a pull leaves it to
+// the engine, which (Docker 20.10) also makes a HEAD and no GET for an
+// image it has. PlainHTTP, if given, is the same measured against a
+// plain-HTTP registry (harness.WithPlainHTTPRegistry), which the NoOpScan
+// scenario then checks too.
 type NoopScan struct {
 	ManifestHEADs int `json:"manifest_heads"`
 	ManifestGETs  int `json:"manifest_gets"`
+	// PlainHTTP: the same counts over plain HTTP; nil if not measured.
+	PlainHTTP *NoopScan `json:"plain_http,omitempty"`
+}
+
+// Where an updater finds the sandbox registry's CA unless its profile's
+// registry_ca says otherwise.
+const (
+	DefaultRegistryCAPath = "/etc/seatrial/registry-ca.pem"
+	DefaultRegistryCAEnv  = "SSL_CERT_FILE"
+)
+
+// RegistryCA says how the updater is made to trust the CA of a sandbox
+// registry that speaks TLS (the default). The CA's PEM certificate is
+// copied into the updater's container at Path, Env is set to Path, and
+// "{registry_ca}" in args becomes Path. The defaults (both empty) suit a
+// Go updater on Linux: crypto/x509 reads its roots from SSL_CERT_FILE, and
+// so do OpenSSL-based clients.
+type RegistryCA struct {
+	Path string `json:"path,omitempty"`
+	// Env is the variable set to the path; "-" sets none (for an updater
+	// told by an argument, "{registry_ca}").
+	Env string `json:"env,omitempty"`
+}
+
+// CAPath is where the CA goes in the updater's container.
+func (r RegistryCA) CAPath() string {
+	if r.Path == "" {
+		return DefaultRegistryCAPath
+	}
+	return r.Path
+}
+
+// CAEnv is the variable set to CAPath, or "" for none.
+func (r RegistryCA) CAEnv() string {
+	switch r.Env {
+	case "":
+		return DefaultRegistryCAEnv
+	case "-":
+		return ""
+	}
+	return r.Env
 }
 
 // Metrics names the updater's metrics and says what it counts where.
@@ -269,6 +313,8 @@ type Profile struct {
 	DockerAPI DockerAPI         `json:"docker_api"`
 	Flags     Flags             `json:"flags"`
 	NoopScan  NoopScan          `json:"noop_scan"`
+	// RegistryCA says where the updater finds the registry's CA.
+	RegistryCA RegistryCA `json:"registry_ca,omitzero"`
 	// UpdateFoundLog is a regular expression matching a line of the
 	// updater's log that says it found a newer image: how a monitor-only
 	// updater reports an update it does not apply.
@@ -437,7 +483,7 @@ func Watchtower() Profile {
 		Trigger:   watchtowerTrigger("GET"),
 		DockerAPI: DockerAPI{Mode: DockerAPIInject, Env: "DOCKER_API_VERSION"},
 		Flags:     watchtowerFlags(),
-		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
+		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		// "Found new <image> image (<id>)", at info (pkg/container/client.go).
 		UpdateFoundLog: `Found new .* image`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
@@ -483,7 +529,7 @@ func Reference() Profile {
 		Trigger:        watchtowerTrigger("GET").busyAs429(""),
 		DockerAPI:      DockerAPI{Mode: DockerAPINegotiate},
 		Flags:          watchtowerFlags().withHealthGate(),
-		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
+		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		UpdateFoundLog: `update available`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.ScansSkipped = "watchtower_scans_skipped"
@@ -661,8 +707,19 @@ func (p Profile) Validate() error {
 	default:
 		bad("docker_api.mode", "%q is not %q or %q", p.DockerAPI.Mode, DockerAPINegotiate, DockerAPIInject)
 	}
+	if ca := p.RegistryCA.Path; ca != "" && !strings.HasPrefix(ca, "/") {
+		bad("registry_ca.path", "%q is not an absolute path", ca)
+	}
 	if p.NoopScan.ManifestHEADs < 0 || p.NoopScan.ManifestGETs < 0 {
 		bad("noop_scan", "request counts cannot be negative")
+	}
+	if h := p.NoopScan.PlainHTTP; h != nil {
+		if h.ManifestHEADs < 0 || h.ManifestGETs < 0 {
+			bad("noop_scan.plain_http", "request counts cannot be negative")
+		}
+		if h.PlainHTTP != nil {
+			bad("noop_scan.plain_http.plain_http", "not allowed: plain_http holds the plain-HTTP counts only")
+		}
 	}
 	m := p.Metrics
 	for field, v := range map[string]string{"metrics.scanned": m.Scanned, "metrics.updated": m.Updated, "metrics.failed": m.Failed, "metrics.scans_total": m.ScansTotal} {

@@ -57,4 +57,3 @@ func noopScan(t testing.TB, p harness.Profile, over, key string, want profile.No
 	}
 	t.Logf("no-op scan over %s: %g nodes, %g manifest HEADs, %g manifest GETs, %g blob GETs, %g GET /v2/", over, managed, heads, gets, blobs, base)
 }
-

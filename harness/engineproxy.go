@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -17,7 +16,6 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/seatrial-dev/seatrial/harness/descriptor"
-	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
@@ -28,10 +26,6 @@ const (
 	engineProxyAPIPort     = "2375"
 	engineProxyControlPort = "9375/tcp"
 )
-
-// engineProxyReady bounds the wait for the proxy's control API: it asks
-// the engine its version, then serves, in well under a second.
-var engineProxyReady = readiness{bound: time.Minute, first: 10 * time.Millisecond, longest: 500 * time.Millisecond}
 
 // WithEngineProxy puts seatrial's Docker API proxy (fixtures/engineproxy)
 // between the sandbox's updater and the engine: the updater is given
@@ -44,15 +38,14 @@ func WithEngineProxy() Option { return func(c *sandboxConfig) { c.engineProxy = 
 
 // EngineProxy is a sandbox's running engine proxy.
 type EngineProxy struct {
-	id         string
-	apiHost    string // DOCKER_HOST for the updater
-	controlURL string // as reachable from the host
-	http       *http.Client
+	id      string
+	apiHost string // DOCKER_HOST for the updater
+	control proxyControl
 }
 
 // ControlURL is the proxy's control API (rules, calls, /metrics) as
 // reachable from the host.
-func (p *EngineProxy) ControlURL() string { return p.controlURL }
+func (p *EngineProxy) ControlURL() string { return p.control.url }
 
 // startEngineProxy runs the proxy on the sandbox's network (the updater,
 // in the namespace holder's namespace, reaches it there by name), with the
@@ -81,7 +74,7 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 			}
 		}),
 	)
-	p := &EngineProxy{apiHost: "tcp://" + name + ":" + engineProxyAPIPort, http: &http.Client{Timeout: 30 * time.Second}}
+	p := &EngineProxy{apiHost: "tcp://" + name + ":" + engineProxyAPIPort}
 	if ctr != nil {
 		p.id = ctr.GetContainerID()
 	}
@@ -92,22 +85,11 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 	if err != nil {
 		return nil, fmt.Errorf("engine proxy: its control port: %w", err)
 	}
-	p.controlURL = "http://" + e.reach().Dial(strconv.Itoa(int(port.Num())))
-	err = waitReady(ctx, "the engine proxy's control API to answer GET "+p.controlURL+"/healthz", engineProxyReady, func(ctx context.Context) error {
-		st, _, err := p.do(ctx, http.MethodGet, "/healthz", "")
-		if err == nil && st != http.StatusOK {
-			err = fmt.Errorf("status %d", st)
-		}
-		if err == nil {
-			return nil
-		}
-		return errors.Join(err, exited(ctx, e.cli, p.id))
-	})
-	if err != nil {
-		logs, _ := engine.Logs(context.WithoutCancel(ctx), e.cli, p.id)
-		return nil, fmt.Errorf("%w\nthe engine proxy's log:\n%s", err, tail(logs, 20))
+	p.control = newProxyControl("engine fault", "http://"+e.reach().Dial(strconv.Itoa(int(port.Num()))))
+	if err := p.control.wait(ctx, e.cli, p.id, "engine proxy"); err != nil {
+		return nil, err
 	}
-	e.logf("engine proxy: API %s, control %s", p.apiHost, p.controlURL)
+	e.logf("engine proxy: API %s, control %s", p.apiHost, p.control.url)
 	return p, nil
 }
 
@@ -123,22 +105,18 @@ func openEngineProxy(ctx context.Context, e partEnv, d descriptor.Sandbox) (*Eng
 		if err != nil {
 			return nil, fmt.Errorf("engine proxy of sandbox %s: %w", d.ID, err)
 		}
-		p := &EngineProxy{id: c.ID, apiHost: "tcp://" + c.Name + ":" + engineProxyAPIPort, http: &http.Client{Timeout: 30 * time.Second}}
+		p := &EngineProxy{id: c.ID, apiHost: "tcp://" + c.Name + ":" + engineProxyAPIPort}
 		if ns := insp.Container.NetworkSettings; ns != nil {
 			for _, b := range ns.Ports[network.MustParsePort(engineProxyControlPort)] {
-				p.controlURL = "http://" + e.reach().Dial(b.HostPort)
+				p.control = newProxyControl("engine fault", "http://"+e.reach().Dial(b.HostPort))
 			}
 		}
-		if p.controlURL == "" {
+		if p.control.url == "" {
 			return nil, fmt.Errorf("engine proxy %s of sandbox %s publishes no control port (is it running?)", c.Name, d.ID)
 		}
 		return p, nil
 	}
 	return nil, nil
-}
-
-func (p *EngineProxy) do(ctx context.Context, method, path, body string) (int, string, error) {
-	return sendHTTP(ctx, p.http, method, p.controlURL+path, body, nil)
 }
 
 // errNoEngineProxy is returned by the engine-fault calls of a sandbox made
@@ -156,17 +134,7 @@ func (sb *Sandbox) InjectEngineFault(ctx context.Context, rule string) error {
 	if sb.engineProxy == nil {
 		return errNoEngineProxy
 	}
-	st, body, err := sb.engineProxy.do(ctx, http.MethodPost, "/rules", rule)
-	if err != nil {
-		return fmt.Errorf("engine fault %q: %w", rule, err)
-	}
-	if st == http.StatusBadRequest {
-		return fmt.Errorf("engine fault %q: the proxy refused it: %s", rule, strings.TrimSpace(body))
-	}
-	if st != http.StatusOK {
-		return fmt.Errorf("engine fault %q: the proxy answered %d: %s", rule, st, tail(body, 5))
-	}
-	return nil
+	return sb.engineProxy.control.addRule(ctx, rule)
 }
 
 // ClearEngineFaults lifts every engine fault in force.
@@ -174,14 +142,7 @@ func (sb *Sandbox) ClearEngineFaults(ctx context.Context) error {
 	if sb.engineProxy == nil {
 		return errNoEngineProxy
 	}
-	st, body, err := sb.engineProxy.do(ctx, http.MethodDelete, "/rules", "")
-	if err != nil {
-		return fmt.Errorf("clear engine faults: %w", err)
-	}
-	if st != http.StatusNoContent && st != http.StatusOK {
-		return fmt.Errorf("clear engine faults: the proxy answered %d: %s", st, tail(body, 5))
-	}
-	return nil
+	return sb.engineProxy.control.clearRules(ctx)
 }
 
 // EngineCall is one Engine API call the updater made, as the proxy
@@ -227,7 +188,7 @@ func (sb *Sandbox) FollowEngineCalls(ctx context.Context, fn func(EngineCall)) e
 	if sb.engineProxy == nil {
 		return errNoEngineProxy
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sb.engineProxy.controlURL+"/calls/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sb.engineProxy.control.url+"/calls/stream", nil)
 	if err != nil {
 		return fmt.Errorf("follow engine calls: %w", err)
 	}
@@ -262,12 +223,9 @@ func (sb *Sandbox) EngineCalls(ctx context.Context) ([]EngineCall, error) {
 	if sb.engineProxy == nil {
 		return nil, errNoEngineProxy
 	}
-	st, body, err := sb.engineProxy.do(ctx, http.MethodGet, "/calls", "")
+	body, err := sb.engineProxy.control.get(ctx, "/calls")
 	if err != nil {
 		return nil, fmt.Errorf("engine calls: %w", err)
-	}
-	if st != http.StatusOK {
-		return nil, fmt.Errorf("engine calls: the proxy answered %d: %s", st, tail(body, 5))
 	}
 	var calls []EngineCall
 	if err := json.Unmarshal([]byte(body), &calls); err != nil {

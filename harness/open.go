@@ -70,6 +70,9 @@ func OpenSandbox(ctx context.Context, cli *client.Client, id string, opts ...Opt
 	if sb.engineProxy, err = openEngineProxy(ctx, e, d); err != nil {
 		return nil, err
 	}
+	if sb.registry.faultProxy, err = openFaultProxy(ctx, cli, d); err != nil {
+		return nil, err
+	}
 	return sb, nil
 }
 

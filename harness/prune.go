@@ -148,9 +148,10 @@ func RemoveSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 }
 
 // removeOrder: the updater first (so it does not recreate what is being
-// removed), its engine proxy, then the containers it manages, the registry, and last the
+// removed), its engine proxy, then the containers it manages, the
+// registry fault proxy, the registry, and last the
 // holder of the network namespace the updater and the registry share.
-var removeOrder = []string{labels.RoleUpdater, labels.RoleEngineProxy, labels.RoleNode, labels.RoleApp, labels.RoleProbe, "", labels.RoleRegistry, labels.RoleNetNS}
+var removeOrder = []string{labels.RoleUpdater, labels.RoleEngineProxy, labels.RoleNode, labels.RoleApp, labels.RoleProbe, "", labels.RoleFaultProxy, labels.RoleRegistry, labels.RoleNetNS}
 
 func roleRank(role string) int {
 	if i := slices.Index(removeOrder, role); i >= 0 {

@@ -46,6 +46,8 @@ type Registry struct {
 	// pki is the whole of what the registry serves TLS with, while it is
 	// being made (a reopened sandbox has the CA only).
 	pki *registryPKI
+	// faultProxy holds P in front of the registry (WithFaultProxy), or nil.
+	faultProxy *FaultProxy
 }
 
 // scheme is how the registry is spoken to.
@@ -107,7 +109,7 @@ func (sb *Sandbox) createNetwork(ctx context.Context) error {
 // The host ports of the registry's debug listener and of the updater's API
 // are chosen here, not left to the engine, because they go into labels,
 // and labels are fixed at create.
-func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int, plainHTTP bool) (*Registry, descriptor.Sandbox, error) {
+func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int, plainHTTP, faultProxy bool) (*Registry, descriptor.Sandbox, error) {
 	var pki *registryPKI
 	if !plainHTTP {
 		// Its names on the sandbox's network: the registry shares the
@@ -127,11 +129,11 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 	// A port found free can be taken by someone else before the holder
 	// binds it; try again with others.
 	for range 3 {
-		ports, err := freePorts(3)
+		ports, err := freePorts(4) // the 4th: the fault proxy's control port
 		if err != nil {
 			return nil, e.desc, err
 		}
-		if ports[0] == apiPort {
+		if p := ports[0]; p == apiPort || p == registryDebugPort || p == faultProxyControlPort || p == registryBehindProxyPort {
 			// P is the registry's port inside the namespace too.
 			continue
 		}
@@ -145,14 +147,18 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 		}
 		d.UpdaterAPI = "http://" + reach.Dial(strconv.Itoa(ports[2]))
 		r := &Registry{cli: e.cli, port: ports[0], pki: pki}
+		controlPort := 0
+		if faultProxy {
+			controlPort = ports[3]
+		}
 		if pki != nil {
 			r.caPEM = pki.caPEM
 			d.Registry.CA = string(pki.caPEM)
 		}
 		e.desc = d
-		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort)
+		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort, controlPort)
 		if err == nil {
-			err = r.run(ctx, e, set)
+			err = r.run(ctx, e, set, controlPort)
 			if err == nil {
 				return r, d, nil
 			}
@@ -161,6 +167,9 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 			// Like a host port lost to a race, that is worth another
 			// pair of containers on other ports; anything else is not.
 			err = fmt.Errorf("start registry: %w", err)
+			if r.faultProxy != nil {
+				removeFailed(ctx, e.cli, r.faultProxy.id)
+			}
 			removeFailed(ctx, e.cli, r.id)
 			removeFailed(ctx, e.cli, r.netnsID)
 		}
@@ -172,7 +181,7 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 	return nil, e.desc, fmt.Errorf("start network namespace and registry of sandbox %s: %w", e.desc.ID, lastErr)
 }
 
-func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, debugPort, apiHostPort, apiPort int) error {
+func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, debugPort, apiHostPort, apiPort, controlHostPort int) error {
 	app, err := set.Get("app")
 	if err != nil {
 		return err
@@ -188,14 +197,24 @@ func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, deb
 		}
 		return bs
 	}
+	// The ports the namespace serves: the registry, its debug listener,
+	// the updater's API and, with a fault proxy, its control API.
+	exposed := []string{fmt.Sprintf("%d/tcp", r.port), fmt.Sprintf("%d/tcp", registryDebugPort), fmt.Sprintf("%d/tcp", apiPort)}
+	bindings := network.PortMap{
+		port(r.port):            bind(r.port),
+		port(registryDebugPort): bind(debugPort),
+		port(apiPort):           bind(apiHostPort),
+	}
+	if controlHostPort != 0 {
+		exposed = append(exposed, fmt.Sprintf("%d/tcp", faultProxyControlPort))
+		bindings[port(faultProxyControlPort)] = bind(controlHostPort)
+	}
 	ctr, err := testcontainers.Run(ctx, app.Ref,
 		e.tcLogger(),
 		testcontainers.WithName(e.desc.ID+"-netns"),
 		testcontainers.WithLabels(e.desc.Labels(labels.RoleNetNS)),
 		testcontainers.WithEntrypoint("/app", "pause"),
-		// The three ports the namespace serves: the registry, its debug
-		// listener and the updater's API.
-		testcontainers.WithExposedPorts(fmt.Sprintf("%d/tcp", r.port), fmt.Sprintf("%d/tcp", registryDebugPort), fmt.Sprintf("%d/tcp", apiPort)),
+		testcontainers.WithExposedPorts(exposed...),
 		testcontainers.WithConfigModifier(func(cfg *container.Config) {
 			// It serves nothing, so it has no health to check.
 			cfg.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}
@@ -204,12 +223,9 @@ func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, deb
 			hc.NetworkMode = container.NetworkMode(e.desc.ID)
 			// Published on loopback only: nothing outside this machine
 			// reaches a sandbox. P maps to P (see startRegistry); the
-			// others to the ports in the labels.
-			hc.PortBindings = network.PortMap{
-				port(r.port):            bind(r.port),
-				port(registryDebugPort): bind(debugPort),
-				port(apiPort):           bind(apiHostPort),
-			}
+			// others to the ports in the labels (the fault proxy's control
+			// port is read back from this binding).
+			hc.PortBindings = bindings
 		}),
 	)
 	if ctr != nil {
@@ -222,21 +238,28 @@ func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, deb
 	return nil
 }
 
-func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set) error {
+func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set, controlHostPort int) error {
 	img, err := set.Get("registry")
 	if err != nil {
 		return err
 	}
+	listen := r.port
+	if controlHostPort != 0 {
+		// The fault proxy holds P; the registry sits behind it.
+		listen = registryBehindProxyPort
+	}
 	env := map[string]string{
 		// Listen on P inside too, so that localhost:P means the
 		// registry inside the namespace (for the updater).
-		"REGISTRY_HTTP_ADDR": ":" + strconv.Itoa(r.port),
+		"REGISTRY_HTTP_ADDR": ":" + strconv.Itoa(listen),
 		// The debug listener (metrics) stays plain HTTP: only seatrial
 		// reads it.
 		"REGISTRY_HTTP_DEBUG_ADDR": ":" + strconv.Itoa(registryDebugPort),
 	}
 	var files []testcontainers.ContainerFile
-	if r.pki != nil {
+	if r.pki != nil && controlHostPort == 0 {
+		// (Behind a fault proxy the proxy serves TLS, and the hop to
+		// the registry stays inside the namespace, in plain HTTP.)
 		env["REGISTRY_HTTP_TLS_CERTIFICATE"] = registryCertPath
 		env["REGISTRY_HTTP_TLS_KEY"] = registryKeyPath
 		files = []testcontainers.ContainerFile{
@@ -263,6 +286,12 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set) error {
 	if err != nil {
 		return err
 	}
+	if controlHostPort != 0 {
+		if err := r.startFaultProxy(ctx, e, set, controlHostPort); err != nil {
+			return err
+		}
+	}
+	// Through the proxy, if there is one: what everyone else sees.
 	return r.wait(ctx)
 }
 

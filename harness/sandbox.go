@@ -111,6 +111,9 @@ type sandboxConfig struct {
 	// plainHTTP: the registry speaks plain HTTP, not TLS
 	// (WithPlainHTTPRegistry).
 	plainHTTP bool
+	// faultProxy: the registry fault proxy holds the registry's address
+	// (WithFaultProxy).
+	faultProxy bool
 }
 
 // Option configures NewSandbox.
@@ -213,8 +216,8 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := validID(sb.desc.ID); err != nil {
 		return nil, err
 	}
-	if cfg.apiPort <= 0 || cfg.apiPort > 65535 || cfg.apiPort == registryDebugPort {
-		return nil, fmt.Errorf("updater API port %d: not a port, or the registry's debug port %d in the sandbox's namespace", cfg.apiPort, registryDebugPort)
+	if cfg.apiPort <= 0 || cfg.apiPort > 65535 || cfg.apiPort == registryDebugPort || cfg.apiPort == faultProxyControlPort || cfg.apiPort == registryBehindProxyPort {
+		return nil, fmt.Errorf("updater API port %d: not a port, or one the sandbox's namespace uses (%d, %d, %d: the registry's debug port, the fault proxy's control port, the registry behind it)", cfg.apiPort, registryDebugPort, faultProxyControlPort, registryBehindProxyPort)
 	}
 	if sb.cli == nil {
 		if sb.cli, err = engine.Connect(ctx); err != nil {
@@ -263,7 +266,7 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := sb.createNetwork(ctx); err != nil {
 		return nil, err
 	}
-	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort, cfg.plainHTTP); err != nil {
+	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort, cfg.plainHTTP, cfg.faultProxy); err != nil {
 		return nil, err
 	}
 	if ca := sb.registry.caPEM; len(ca) > 0 {

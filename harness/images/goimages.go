@@ -115,6 +115,13 @@ func (b *builder) goImageSpec(imgName string) (goImage, error) {
 			// control API (rules, calls, /metrics).
 			ports: []string{"2375/tcp", "9375/tcp"},
 		}, nil
+	case FaultProxy:
+		return goImage{
+			modDir:     b.root,
+			pkg:        "./" + filepath.ToSlash(goPackageDir(FaultProxy)),
+			binary:     "faultproxy",
+			entrypoint: []string{"/faultproxy"},
+		}, nil
 	}
 	return goImage{}, fmt.Errorf("no Go image called %q", imgName)
 }

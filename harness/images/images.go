@@ -38,13 +38,18 @@ const (
 	// EngineProxy is the Docker API proxy a sandbox puts between its
 	// updater and the engine when asked (harness.WithEngineProxy).
 	EngineProxy = "engineproxy"
-	App         = "app"
-	Node        = "node"
+	// FaultProxy is the registry fault proxy a sandbox puts between its
+	// registry and everyone else when asked (harness.WithFaultProxy).
+	FaultProxy = "faultproxy"
+	App        = "app"
+	Node       = "node"
 )
 
 // Names lists every image: the Go images, then the node (it carries the
 // app binary). Ensure builds the node beside the Go images.
-func Names() []string { return []string{Registry, Watchtower, RefUpdater, EngineProxy, App, Node} }
+func Names() []string {
+	return []string{Registry, Watchtower, RefUpdater, EngineProxy, FaultProxy, App, Node}
+}
 
 // Labels on every image seatrial builds.
 const (
@@ -237,7 +242,9 @@ func Ensure(ctx context.Context, cli *client.Client, opts ...Option) (*Set, erro
 
 // goBuildOrder is the order the Go images are built in: the app first,
 // since the node image needs its binary once debootstrap is done.
-func goBuildOrder() []string { return []string{App, RefUpdater, EngineProxy, Watchtower, Registry} }
+func goBuildOrder() []string {
+	return []string{App, RefUpdater, EngineProxy, FaultProxy, Watchtower, Registry}
+}
 
 // goBuildSlots is how many Go images are built at once: one per two cores,
 // at most two. A go build compiles packages in parallel on every core, so

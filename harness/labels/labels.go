@@ -97,6 +97,9 @@ const (
 	// RoleEngineProxy is the Docker API proxy between a sandbox's updater
 	// and the engine (harness.WithEngineProxy).
 	RoleEngineProxy = "engineproxy"
+	// RoleFaultProxy is the registry fault proxy in front of a sandbox's
+	// registry (harness.WithFaultProxy).
+	RoleFaultProxy = "faultproxy"
 )
 
 // Owner kinds.

@@ -66,11 +66,14 @@ func NicholasFedor() Profile {
 		Args: []string{"--scope", "{scope}", "--http-api-endpoints", "update,metrics", "--http-api-port", "{api_port}",
 			// The rate limiter would refuse the suite's scrapes.
 			"--http-api-rate-limit", "1000000", "--debug"},
-		API:            watchtowerAPI(),
-		Trigger:        watchtowerTrigger("POST").busyAs429(`another update is already running`),
-		DockerAPI:      DockerAPI{Mode: DockerAPINegotiate},
-		Flags:          watchtowerFlags(),
-		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
+		API:       watchtowerAPI(),
+		Trigger:   watchtowerTrigger("POST").busyAs429(`another update is already running`),
+		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
+		Flags:     watchtowerFlags(),
+		// Measured over plain HTTP (2026-11-23), stated for TLS, the
+		// sandbox's default since 2026-12-06; not re-measured (the image
+		// is not on this engine).
+		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		UpdateFoundLog: `Found new image`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.Skipped = "watchtower_containers_skipped"
@@ -131,7 +134,8 @@ func openserbia(version string) Profile {
 		Trigger:   watchtowerTrigger("POST").busyAs429(`"status":"skipped"`),
 		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
 		Flags:     watchtowerFlags().withHealthGate(),
-		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0},
+		// Measured over plain HTTP (2026-11-23); not re-measured over TLS.
+		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.Rollbacks = "watchtower_rollbacks_total"
 			m.RegistryDown = CountedNowhere

@@ -398,10 +398,20 @@ func (p Profile) Missing(caps ...Capability) string {
 // answers 200 also when it skipped a scan.
 //
 // Facts measured by the scenarios on Docker 20.10:
-//   - it checks digests over https only, so against the sandbox's
-//     plain-HTTP registry it falls back to a pull; the engine's pull of an
-//     image it already has makes one manifest HEAD and no GET, so a no-op
-//     scan costs the registry a HEAD per container all the same;
+//   - it checks digests over https only (GetDigest, with
+//     InsecureSkipVerify; its challenge GET /v2/ first, with Go's default
+//     roots, so SSL_CERT_FILE: the default registry_ca), so against a
+//     plain-HTTP registry it falls back to a pull. Over the sandbox's TLS
+//     registry (2026-12-06) it still falls back: the challenge GET /v2/
+//     now succeeds (the registry counts it, so the CA is trusted) but an
+//     anonymous registry answers it 200 with no WWW-Authenticate, and
+//     GetToken (pkg/registry/auth/auth.go:58) returns "unsupported
+//     challenge type from registry" for anything but Basic or Bearer: its
+//     own HEAD is never sent. The engine's pull of an image it already has
+//     makes one manifest HEAD and no GET, so a no-op scan costs the
+//     registry, per container, 1 manifest HEAD, 0 GET, 0 blob GET over TLS
+//     and over plain HTTP alike; GET /v2/ is 2 over TLS (its challenge,
+//     the engine's ping) and 1 over plain HTTP (the engine's only);
 //   - a scan triggered over HTTP while one runs is skipped with a log line
 //     only: watchtower_scans_skipped counts skipped scheduled polls, not
 //     skipped HTTP triggers, so it lacks CapSkipBusyScan;
@@ -519,7 +529,13 @@ var scansSkippedWithoutTotal = LintDeviation{Metric: "watchtower_scans_skipped",
 // Reference is seatrial's reference updater (fixtures/refupdater), a
 // stand-in for what the maintained forks promise: it implements every
 // capability the scenarios test, on any API port, and negotiates the
-// engine's API version.
+// engine's API version. It checks digests itself (HEAD) and pulls only
+// what changed; for a loopback registry it asks in plain HTTP first and
+// in https when answered as a TLS server answers a plain request (400,
+// which the registry does not count), trusting SSL_CERT_FILE. Measured
+// 2026-12-06 (TestNoOpScan): a no-op scan costs the registry, per
+// container, 1 manifest HEAD, 0 GET, 0 blob GET, 0 GET /v2/, over TLS and
+// over plain HTTP alike.
 func Reference() Profile {
 	return Profile{
 		Name:           "reference",

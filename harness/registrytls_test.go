@@ -118,3 +118,48 @@ func leafOf(t testing.TB, ctx context.Context, tr *http.Transport, addr string) 
 	}
 	return resp.TLS.PeerCertificates[0]
 }
+
+// TestFaultProxyFrontsTheRegistry: with WithFaultProxy the registry's
+// address is the proxy's (over TLS, with the registry's certificate): the
+// host pushes and the engine pulls through it, a rule in force answers
+// what it says and counts what it selected, a rule the proxy refuses is an
+// error naming it, and a reopened sandbox finds the proxy.
+func TestFaultProxyFrontsTheRegistry(t *testing.T) {
+	t.Parallel()
+	sb := newSandbox(t, harness.WithFaultProxy())
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	require.NotNil(t, sb.FaultProxy())
+	pub, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
+	require.NoError(t, err, "push through the fault proxy")
+	t.Cleanup(func() {
+		_, _ = sb.Client().ImageRemove(context.Background(), pub.Ref, client.ImageRemoveOptions{Force: true})
+	})
+
+	err = sb.InjectFault(ctx, "4299 path=/manifests/")
+	require.ErrorContains(t, err, `registry fault "4299 path=/manifests/": the proxy refused it`)
+
+	require.NoError(t, sb.InjectFault(ctx, "429 retry-after=7s path=/manifests/ name=throttle"))
+	tr, err := sb.RegistryTransport()
+	require.NoError(t, err)
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	st, hdr := get(t, ctx, hc, sb.RegistryURL()+"/v2/app/manifests/stable")
+	require.Equal(t, http.StatusTooManyRequests, st)
+	require.Equal(t, "7", hdr.Get("Retry-After"))
+	require.Error(t, sb.Pull(ctx, pub.Ref), "the engine's pull is throttled too")
+	rules, err := sb.FaultRules(ctx)
+	require.NoError(t, err)
+	require.Len(t, rules, 1)
+	require.GreaterOrEqual(t, rules[0].Seen, int64(2), "the rule counts the requests it selected: %+v", rules[0])
+
+	re, err := harness.OpenSandbox(ctx, sb.Client(), sb.ID(), harness.WithImages(sb.Images()))
+	require.NoError(t, err)
+	require.NotNil(t, re.FaultProxy(), "the reopened sandbox's fault proxy")
+	require.NoError(t, re.ClearFaults(ctx))
+	st, _ = get(t, ctx, hc, sb.RegistryURL()+"/v2/app/manifests/stable")
+	require.Equal(t, http.StatusOK, st, "after ClearFaults")
+	require.NoError(t, sb.Pull(ctx, pub.Ref), "the engine pulls through the fault proxy")
+
+	plain := newSandbox(t)
+	require.ErrorContains(t, plain.InjectFault(ctx, "503"), "harness.WithFaultProxy()")
+}

@@ -55,6 +55,7 @@ type upFlags struct {
 	asJSON, wait, verbose bool
 	engineProxy           bool // --engine-proxy
 	plainHTTP             bool // --plain-http
+	faultProxy            bool // --fault-proxy
 }
 
 func newUpCmd() *cobra.Command {
@@ -74,6 +75,7 @@ func newUpCmd() *cobra.Command {
 	fl.StringVar(&f.name, "name", "", "sandbox id (letters, digits, '-', '_'); default a random st-XXXXXXXXXX")
 	fl.BoolVar(&f.asJSON, "json", false, "print what was made as JSON")
 	fl.BoolVar(&f.engineProxy, "engine-proxy", false, "put the engine proxy between the updater and the engine (for seatrial fault --engine)")
+	fl.BoolVar(&f.faultProxy, "fault-proxy", false, "put the registry fault proxy in front of the registry (for seatrial fault)")
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "the registry speaks plain HTTP instead of TLS with the sandbox's own CA (for an updater that cannot be given a CA)")
 	fl.BoolVar(&f.wait, "wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the harness (container creation, readiness waits)")
@@ -126,6 +128,9 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 	}
 	if f.plainHTTP {
 		opts = append(opts, harness.WithPlainHTTPRegistry())
+	}
+	if f.faultProxy {
+		opts = append(opts, harness.WithFaultProxy())
 	}
 	if f.verbose {
 		opts = append(opts, harness.WithLog(stderr))

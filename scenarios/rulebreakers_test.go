@@ -59,6 +59,21 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 				evidence: isKind(monitor.EventScanAnswered),
 			},
 		},
+		{name: "ThrottledScanLooksClean", fault: "registry-error-as-fresh", body: rateLimited, finding: finding{
+			says: "a scan while the registry was throttled looked clean", evidence: isKind(monitor.EventScanAnswered),
+		}},
+		{name: "RetryStampede", fault: "retry-stampede", body: rateLimited, finding: finding{
+			says: "retry stampede", evidence: isKind(monitor.EventScanAnswered),
+		}},
+		{name: "FlakyRegistryScanLooksClean", fault: "registry-error-as-fresh", body: registryFlaky, finding: finding{
+			says: "a scan while the registry was failing with 503 looked clean", evidence: isKind(monitor.EventScanAnswered),
+		}},
+		{name: "DeploysCorruptManifest", fault: "skip-digest-verify", body: corruptManifest, finding: finding{
+			says: "to deploy a manifest that does not match its digest",
+			evidence: func(ev monitor.Event) bool {
+				return ev.Kind == monitor.EventContainerKill || ev.Kind == monitor.EventContainerStop
+			},
+		}},
 	}
 	for _, c := range cases {
 		// One at a time: each starts systemd nodes on the shared engine.

@@ -150,6 +150,10 @@ func (w *world) keepUntouched(node, why string) {
 	w.untouched[node] = why
 }
 
+// touchAgain lifts keepUntouched: from now on the updater may stop every
+// node again (the fault that forbade it is lifted).
+func (w *world) touchAgain() { w.untouched = nil }
+
 // touched matches an untouched node's container being stopped or
 // removed.
 func (w *world) touched() monitor.Predicate {

@@ -81,6 +81,20 @@ const (
 	// version, touching nothing; it never panics, dies after it served,
 	// or half-updates. Measured by TestEngineAPIFloor.
 	CapHandlesEngineAPIRange Capability = "handles-engine-api-range"
+	// CapSurvivesRateLimit: a scan the registry throttles (429 with
+	// Retry-After on manifests) does not look clean (its containers count
+	// as failed or skipped, or the trigger answers an error), replaces
+	// nothing, makes at most a few requests per container while throttled
+	// (no retry stampede), and the next scan after the limit updates.
+	// Measured by TestRateLimited through the registry fault proxy.
+	CapSurvivesRateLimit Capability = "survives-rate-limit"
+	// CapSurvivesFlakyRegistry: the same for 503s on manifests, and a
+	// connection reset in the middle of a layer neither loses nor
+	// half-replaces a node. Measured by TestRegistryFlaky.
+	CapSurvivesFlakyRegistry Capability = "survives-flaky-registry"
+	// CapRejectsCorruptManifest: a manifest that does not hash to its
+	// digest is never deployed. Measured by TestCorruptManifest.
+	CapRejectsCorruptManifest Capability = "rejects-corrupt-manifest"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -504,7 +518,8 @@ func Watchtower() Profile {
 			// measured by the monitor-only scenario.
 			m.MonitorOnlyCountsUpdated = true
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
+			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest},
 		KnownFailures: []KnownFailure{{
 			Scenario: "TestGracefulStop",
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
@@ -553,7 +568,8 @@ func Reference() Profile {
 			m.RegistryDown = CountedFailed
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
-			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange},
+			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
+			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest},
 		// Measured by TestMetricsLint (2026-12-06): the one promlint
 		// problem is the name it keeps from the openserbia fork
 		// (fixtures/refupdater/updater/metrics.go).
@@ -643,7 +659,8 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 }
 
 var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop,
-	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange}
+	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
+	CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }

@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,12 +26,6 @@ const (
 	registryBehindProxyPort = 5003
 )
 
-// Where the fault proxy finds the registry's certificate and key.
-const (
-	faultProxyCertPath = "/certs/registry.crt"
-	faultProxyKeyPath  = "/certs/registry.key"
-)
-
 // WithFaultProxy puts seatrial's registry fault proxy
 // (fixtures/faultproxy) in front of the sandbox's registry: the proxy
 // holds the registry's address localhost:P (with its certificate, over
@@ -40,9 +33,9 @@ const (
 // the namespace; so the host's pushes, the engine's pulls and the
 // updater's registry requests all pass it, and its rules
 // (Sandbox.InjectFault) answer 429 with Retry-After, 5xx, delay, reset a
-// download, or corrupt a manifest. Off by default: measured 2026-12-06,
-// the proxy is one more container to start per sandbox (about a second
-// on the shared engine), and only registry-fault scenarios need it.
+// download, or corrupt a manifest. Off by default: the proxy is one more
+// container to start per sandbox and one more hop, and only
+// registry-fault scenarios need it.
 func WithFaultProxy() Option { return func(c *sandboxConfig) { c.faultProxy = true } }
 
 // FaultProxy is a sandbox's running registry fault proxy.
@@ -71,11 +64,8 @@ func (r *Registry) startFaultProxy(ctx context.Context, e partEnv, set *images.S
 	}
 	var files []testcontainers.ContainerFile
 	if r.pki != nil {
-		args = append(args, "--tls-cert", faultProxyCertPath, "--tls-key", faultProxyKeyPath)
-		files = []testcontainers.ContainerFile{
-			{Reader: bytes.NewReader(r.pki.certPEM), ContainerFilePath: faultProxyCertPath, FileMode: 0o644},
-			{Reader: bytes.NewReader(r.pki.keyPEM), ContainerFilePath: faultProxyKeyPath, FileMode: 0o600},
-		}
+		args = append(args, "--tls-cert", registryCertPath, "--tls-key", registryKeyPath)
+		files = r.pki.serverFiles()
 	}
 	ctr, err := testcontainers.Run(ctx, img.Ref,
 		e.tcLogger(),

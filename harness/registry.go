@@ -1,7 +1,6 @@
 package harness
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -262,10 +261,7 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set, controlH
 		// the registry stays inside the namespace, in plain HTTP.)
 		env["REGISTRY_HTTP_TLS_CERTIFICATE"] = registryCertPath
 		env["REGISTRY_HTTP_TLS_KEY"] = registryKeyPath
-		files = []testcontainers.ContainerFile{
-			{Reader: bytes.NewReader(r.pki.certPEM), ContainerFilePath: registryCertPath, FileMode: 0o644},
-			{Reader: bytes.NewReader(r.pki.keyPEM), ContainerFilePath: registryKeyPath, FileMode: 0o600},
-		}
+		files = r.pki.serverFiles()
 	}
 	ctr, err := testcontainers.Run(ctx, img.Ref,
 		e.tcLogger(),

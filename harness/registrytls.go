@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,11 +15,14 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/testcontainers/testcontainers-go"
 )
 
-// Where the registry finds its certificate and key (copied into its
-// container before it starts; its image is FROM scratch, so they are
-// copied through the engine's archive API, not mounted from the host).
+// Where the registry (or the fault proxy in front of it) finds its
+// certificate and key (copied into its container before it starts; the
+// images are FROM scratch, so they are copied through the engine's archive
+// API, not mounted from the host).
 const (
 	registryCertPath = "/certs/registry.crt"
 	registryKeyPath  = "/certs/registry.key"
@@ -97,6 +101,15 @@ func newRegistryPKI(sandboxID string, names []string) (registryPKI, error) {
 		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
 	}, nil
+}
+
+// serverFiles are the certificate and key, to copy into the container
+// that serves the registry's address.
+func (p *registryPKI) serverFiles() []testcontainers.ContainerFile {
+	return []testcontainers.ContainerFile{
+		{Reader: bytes.NewReader(p.certPEM), ContainerFilePath: registryCertPath, FileMode: 0o644},
+		{Reader: bytes.NewReader(p.keyPEM), ContainerFilePath: registryKeyPath, FileMode: 0o600},
+	}
 }
 
 func serial() *big.Int {

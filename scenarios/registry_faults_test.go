@@ -74,16 +74,11 @@ func TestCorruptManifest(t *testing.T) {
 
 func corruptManifest(t testing.TB, p harness.Profile) {
 	{
-		w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
+		w, before, v2 := faultedWorld(t, p, "digest mode=body path=/manifests/ name=corrupt", func(node, digest string) string {
+			return fmt.Sprintf("the updater stopped node %s to deploy a manifest that does not match its digest %s (the registry's body was corrupted)", node, digest)
+		})
 		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 		defer cancel()
-		before := w.nodes(ctx)
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
-		for name := range before {
-			w.keepUntouched(name, fmt.Sprintf("the updater stopped node %s to deploy a manifest that does not match its digest %s (the registry's body was corrupted)", name, v2.Digest))
-		}
-		require.NoError(t, w.sb.InjectFault(ctx, "digest mode=body path=/manifests/ name=corrupt"))
 
 		res := w.scan(ctx)
 		requireNodeContainers(t, ctx, w, len(before))
@@ -119,16 +114,11 @@ func refusedScan(t testing.TB, p harness.Profile, rule, how string) {
 // maxRequestsPerNode per node. It lifts the rule before it returns.
 func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world, map[string]nodeState, harness.ScanResult) {
 	t.Helper()
-	w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
+	w, before, _ := faultedWorld(t, p, rule, func(node, _ string) string {
+		return fmt.Sprintf("the updater stopped node %s while the registry was %s: it cannot have pulled v2", node, how)
+	})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	before := w.nodes(ctx)
-	_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
-	for name := range before {
-		w.keepUntouched(name, fmt.Sprintf("the updater stopped node %s while the registry was %s: it cannot have pulled v2", name, how))
-	}
-	require.NoError(t, w.sb.InjectFault(ctx, rule))
 
 	res := w.scan(ctx)
 	require.Equal(t, before, w.nodes(ctx), "nodes changed while the registry was %s", how)
@@ -162,6 +152,24 @@ func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world
 	require.NoError(t, w.sb.ClearFaults(ctx))
 	w.touchAgain()
 	return w, before, res
+}
+
+// faultedWorld makes a world whose registry has the fault proxy in front,
+// publishes node v2, keeps every node untouched (why names the node and
+// v2's digest) and puts rule in force: the nodes before, and v2.
+func faultedWorld(t testing.TB, p harness.Profile, rule string, why func(node, digest string) string) (*world, map[string]nodeState, harness.Published) {
+	t.Helper()
+	w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	before := w.nodes(ctx)
+	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
+	require.NoError(t, err)
+	for name := range before {
+		w.keepUntouched(name, why(name, v2.Digest))
+	}
+	require.NoError(t, w.sb.InjectFault(ctx, rule))
+	return w, before, v2
 }
 
 // requireUpdatedAfterFaults scans with no fault in force: every node must

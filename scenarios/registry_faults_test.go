@@ -45,21 +45,35 @@ func TestRegistryFlaky(t *testing.T) {
 }
 
 func registryFlaky(t testing.TB, p harness.Profile) {
-	{
-		w, before, _ := refusedScanWorld(t, p, "503 retry-after=none path=/manifests/ name=flaky", "failing with 503")
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
+	w, before, v2 := refusedScanWorld(t, p, "503 retry-after=none path=/manifests/ name=flaky", "failing with 503")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
 
-		rule := "reset after=50% path=/blobs/ method=GET first=1 name=reset"
-		require.NoError(t, w.sb.InjectFault(ctx, rule))
-		res := w.scan(ctx)
-		requireNodeContainers(t, ctx, w, len(before))
-		rules, err := w.sb.FaultRules(ctx)
-		require.NoError(t, err)
-		t.Logf("scan with a layer download reset (%s): answer %d %s; blob GETs the rule saw: %s; nodes: %s",
-			rule, res.Status, oneLine(res.Body, 200), seenOf(rules), nodeDigests(w.nodes(ctx)))
-		require.NoError(t, w.sb.ClearFaults(ctx))
-		requireUpdatedAfterFaults(t, ctx, w, before, "a layer download was reset")
+	rule := "reset after=50% path=/blobs/ method=GET first=1 name=reset"
+	require.NoError(t, w.sb.InjectFault(ctx, rule))
+	res := w.scan(ctx)
+	requireNodeContainers(t, ctx, w, len(before))
+	rules, err := w.sb.FaultRules(ctx)
+	require.NoError(t, err)
+	now := w.nodes(ctx)
+	t.Logf("scan with a layer download reset (%s): answer %d %s; blob GETs the rule saw: %s; nodes: %s",
+		rule, res.Status, oneLine(res.Body, 200), seenOf(rules), nodeDigests(now))
+	// Each node is as it was, or updated to v2: nothing in between.
+	stale := map[string]nodeState{}
+	for name, n := range now {
+		switch {
+		case n == before[name]:
+			stale[name] = n
+		case n.Digest == v2.Digest && n.Running:
+			w.waitHealthy(ctx, name, n.ContainerID)
+		default:
+			require.FailNow(t, fmt.Sprintf("node %s is half-replaced after a layer download was reset", name),
+				"was %+v, now %+v; v2 is %s", before[name], n, v2.Digest)
+		}
+	}
+	require.NoError(t, w.sb.ClearFaults(ctx))
+	if len(stale) > 0 {
+		requireUpdatedAfterFaults(t, ctx, w, stale, v2, "a layer download was reset")
 	}
 }
 
@@ -95,26 +109,26 @@ func corruptManifest(t testing.TB, p harness.Profile) {
 		t.Logf("scan under a corrupt manifest: answer %d %s; manifest requests the rule saw: %s", res.Status, oneLine(res.Body, 200), seenOf(rules))
 		require.NoError(t, w.sb.ClearFaults(ctx))
 		w.touchAgain()
-		requireUpdatedAfterFaults(t, ctx, w, before, "the manifest was served whole again")
+		requireUpdatedAfterFaults(t, ctx, w, before, v2, "the manifest was served whole again")
 	}
 }
 
 // refusedScan runs refusedScanWorld and then a clean scan that must
 // update every node.
 func refusedScan(t testing.TB, p harness.Profile, rule, how string) {
-	w, before, _ := refusedScanWorld(t, p, rule, how)
+	w, before, v2 := refusedScanWorld(t, p, rule, how)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	requireUpdatedAfterFaults(t, ctx, w, before, "the registry stopped "+how)
+	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the registry stopped "+how)
 }
 
 // refusedScanWorld makes a world with the fault proxy, publishes v2,
 // refuses the manifests by rule and scans: no node may change, the scan
 // must not look clean, and the requests made while refused stay under
 // maxRequestsPerNode per node. It lifts the rule before it returns.
-func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world, map[string]nodeState, harness.ScanResult) {
+func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world, map[string]nodeState, harness.Published) {
 	t.Helper()
-	w, before, _ := faultedWorld(t, p, rule, func(node, _ string) string {
+	w, before, v2 := faultedWorld(t, p, rule, func(node, _ string) string {
 		return fmt.Sprintf("the updater stopped node %s while the registry was %s: it cannot have pulled v2", node, how)
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -151,7 +165,7 @@ func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world
 	}
 	require.NoError(t, w.sb.ClearFaults(ctx))
 	w.touchAgain()
-	return w, before, res
+	return w, before, v2
 }
 
 // faultedWorld makes a world whose registry has the fault proxy in front,
@@ -172,18 +186,17 @@ func faultedWorld(t testing.TB, p harness.Profile, rule string, why func(node, d
 	return w, before, v2
 }
 
-// requireUpdatedAfterFaults scans with no fault in force: every node must
-// be updated to what the registry holds.
-func requireUpdatedAfterFaults(t testing.TB, ctx context.Context, w *world, before map[string]nodeState, after string) {
+// requireUpdatedAfterFaults scans with no fault in force: every stale
+// node must be updated to v2, and the sandbox keep its node count.
+func requireUpdatedAfterFaults(t testing.TB, ctx context.Context, w *world, stale map[string]nodeState, v2 harness.Published, after string) {
 	t.Helper()
 	since := time.Now()
 	w.requireScanOK(w.scan(ctx))
-	v2 := w.sb.Ref("node", "stable")
-	for name, n := range w.requireReplaced(ctx, before, since, saying("was not updated after "+after)) {
-		require.NotEqual(t, before[name].Digest, n.Digest, "node %s after %s (%s)", name, after, v2)
+	for name, n := range w.requireReplaced(ctx, stale, since, saying("was not updated after "+after)) {
+		require.Equal(t, v2.Digest, n.Digest, "node %s after %s", name, after)
 		w.waitHealthy(ctx, name, n.ContainerID)
 	}
-	requireNodeContainers(t, ctx, w, len(before))
+	requireNodeContainers(t, ctx, w, len(w.cluster.Nodes()))
 }
 
 func seenOf(rules []harness.FaultRule) string {

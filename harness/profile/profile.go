@@ -497,7 +497,16 @@ func (p Profile) Missing(caps ...Capability) string {
 //     the DOCKER_API_VERSION it is given, else 1.25, and never
 //     negotiates). That is a clear refusal; under a restart policy it is
 //     the crash loop users of Docker 29 report. Capped at 1.41 it works
-//     (TestEngineAPIFloor): CapHandlesEngineAPIRange.
+//     (TestEngineAPIFloor): CapHandlesEngineAPIRange;
+//   - through the registry fault proxy (2026-12-06): under 429 (with
+//     Retry-After) or 503 on every manifest request, nothing is replaced
+//     and it makes 2 manifest requests per container (the engine's pull;
+//     no retry), but the scan looks clean: failed 0, no skipped metric,
+//     /v1/update 200 with an empty body (KNOWN, RateLimited and
+//     RegistryFlaky); the next scan after the fault updates. A manifest
+//     body that does not hash to its digest is deployed (KNOWN,
+//     CorruptManifest): it never checks digests itself here, and the
+//     engine does not verify a pull by tag.
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -528,6 +537,14 @@ func Watchtower() Profile {
 		},
 			// Links() reads HostConfig.Links only.
 			userNetworkLinkNotRestarted("https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195"),
+			refusedRegistryLooksClean("TestRateLimited", "429"),
+			refusedRegistryLooksClean("TestRegistryFlaky", "503"),
+			{
+				Scenario: "TestCorruptManifest",
+				Reason:   "it falls back to the engine's pull by tag, and Docker 20.10 verifies a manifest against its digest only on a pull by digest: a manifest body that does not hash to the registry's digest is pulled and deployed",
+				Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/client.go#L352-L407",
+				Match:    `to deploy a manifest that does not match its digest`,
+			},
 		},
 		// Measured by TestMetricsLint (2026-12-06): promlint finds one
 		// problem in /v1/metrics after a scan, the counter
@@ -540,6 +557,22 @@ func Watchtower() Profile {
 // its counter of skipped scans is named watchtower_scans_skipped, without
 // the _total a counter's name ends with.
 var scansSkippedWithoutTotal = LintDeviation{Metric: "watchtower_scans_skipped", Text: `counter metrics should have "_total" suffix`}
+
+// refusedRegistryLooksClean is watchtower 1.7.1's finding under a registry
+// that refuses manifests with status: its own digest check has already
+// fallen back, the engine's pull fails, and the container is put in the
+// session report's skipped list (progress.AddSkipped), which no metric
+// exports; watchtower_containers_failed stays 0 and /v1/update answers
+// 200 with an empty body (measured 2026-12-06: 2 manifest requests per
+// container while refused, no stampede).
+func refusedRegistryLooksClean(scenario, status string) KnownFailure {
+	return KnownFailure{
+		Scenario: scenario,
+		Reason:   "a container whose pull the registry refused (" + status + ") is logged (\"Unable to update container\") and put in the session's skipped list, which no metric exports: watchtower_containers_failed stays 0 and /v1/update answers 200 with an empty body",
+		Link:     "https://github.com/containrrr/watchtower/blob/v1.7.1/internal/actions/update.go#L52-L56",
+		Match:    `looked clean`,
+	}
+}
 
 // Reference is seatrial's reference updater (fixtures/refupdater), a
 // stand-in for what the maintained forks promise: it implements every

@@ -32,25 +32,29 @@ func TestRateLimited(t *testing.T) {
 }
 
 func rateLimited(t testing.TB, p harness.Profile) {
-	refusedScan(t, p, "429 retry-after=2s path=/manifests/ name=throttle", "throttled")
+	w := faultWorld(t, p)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	before, v2 := refusedScan(t, ctx, w, "v2", "429 retry-after=2s path=/manifests/ name=throttle", "throttled")
+	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the registry stopped throttling")
 }
 
-// TestRegistryFlaky: the registry answers every manifest request 503: the
-// same expectations as TestRateLimited. Then, with the manifests served
-// again, the first layer download is reset half way: the scan updates
-// (the engine retries the download) or counts the failure, and loses or
-// half-replaces no node. Last, a clean scan updates every node.
+// TestRegistryFlaky: the first layer download of an update is reset half
+// way: the scan updates (the engine retries the download) or counts the
+// failure, and loses or half-replaces no node; a clean scan then updates
+// what is left. Then the registry answers every manifest request 503: the
+// same expectations as TestRateLimited.
 func TestRegistryFlaky(t *testing.T) {
 	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapSurvivesFlakyRegistry}, registryFlaky)
 }
 
 func registryFlaky(t testing.TB, p harness.Profile) {
-	w, before, v2 := refusedScanWorld(t, p, "503 retry-after=none path=/manifests/ name=flaky", "failing with 503")
+	w := faultWorld(t, p)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
 	rule := "reset after=50% path=/blobs/ method=GET first=1 name=reset"
-	require.NoError(t, w.sb.InjectFault(ctx, rule))
+	before, v2 := publishUnder(t, ctx, w, "v2", rule, nil)
 	res := w.scan(ctx)
 	requireNodeContainers(t, ctx, w, len(before))
 	rules, err := w.sb.FaultRules(ctx)
@@ -75,6 +79,9 @@ func registryFlaky(t testing.TB, p harness.Profile) {
 	if len(stale) > 0 {
 		requireUpdatedAfterFaults(t, ctx, w, stale, v2, "a layer download was reset")
 	}
+
+	before, v3 := refusedScan(t, ctx, w, "v3", "503 retry-after=none path=/manifests/ name=flaky", "failing with 503")
+	requireUpdatedAfterFaults(t, ctx, w, before, v3, "the registry stopped failing with 503")
 }
 
 // TestCorruptManifest: the registry serves the new version's manifest
@@ -87,53 +94,62 @@ func TestCorruptManifest(t *testing.T) {
 }
 
 func corruptManifest(t testing.TB, p harness.Profile) {
-	{
-		w, before, v2 := faultedWorld(t, p, "digest mode=body path=/manifests/ name=corrupt", func(node, digest string) string {
-			return fmt.Sprintf("the updater stopped node %s to deploy a manifest that does not match its digest %s (the registry's body was corrupted)", node, digest)
-		})
-		ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-		defer cancel()
-
-		res := w.scan(ctx)
-		requireNodeContainers(t, ctx, w, len(before))
-		after := w.nodes(ctx)
-		for name, n := range after {
-			if n.ContainerID != before[name].ContainerID || n.Digest != before[name].Digest {
-				require.FailNow(t, fmt.Sprintf("the updater deployed a manifest that does not match its digest on node %s", name),
-					"node %s runs %s (digest %s), was %s; the registry's v2 is %s; trigger answered %d %s",
-					name, short(n.ContainerID), n.Digest, short(before[name].ContainerID), v2.Digest, res.Status, oneLine(res.Body, 200))
-			}
-		}
-		rules, err := w.sb.FaultRules(ctx)
-		require.NoError(t, err)
-		t.Logf("scan under a corrupt manifest: answer %d %s; manifest requests the rule saw: %s", res.Status, oneLine(res.Body, 200), seenOf(rules))
-		require.NoError(t, w.sb.ClearFaults(ctx))
-		w.touchAgain()
-		requireUpdatedAfterFaults(t, ctx, w, before, v2, "the manifest was served whole again")
-	}
-}
-
-// refusedScan runs refusedScanWorld and then a clean scan that must
-// update every node.
-func refusedScan(t testing.TB, p harness.Profile, rule, how string) {
-	w, before, v2 := refusedScanWorld(t, p, rule, how)
+	w := faultWorld(t, p)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the registry stopped "+how)
-}
-
-// refusedScanWorld makes a world with the fault proxy, publishes v2,
-// refuses the manifests by rule and scans: no node may change, the scan
-// must not look clean, and the requests made while refused stay under
-// maxRequestsPerNode per node. It lifts the rule before it returns.
-func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world, map[string]nodeState, harness.Published) {
-	t.Helper()
-	w, before, v2 := faultedWorld(t, p, rule, func(node, _ string) string {
-		return fmt.Sprintf("the updater stopped node %s while the registry was %s: it cannot have pulled v2", node, how)
+	before, v2 := publishUnder(t, ctx, w, "v2", "digest mode=body path=/manifests/ name=corrupt", func(node, digest string) string {
+		return fmt.Sprintf("the updater stopped node %s to deploy a manifest that does not match its digest %s (the registry's body was corrupted)", node, digest)
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
 
+	res := w.scan(ctx)
+	requireNodeContainers(t, ctx, w, len(before))
+	for name, n := range w.nodes(ctx) {
+		if n != before[name] {
+			require.FailNow(t, fmt.Sprintf("the updater deployed a manifest that does not match its digest on node %s", name),
+				"node %s runs %s (digest %s), was %s; the registry's v2 is %s; trigger answered %d %s",
+				name, short(n.ContainerID), n.Digest, short(before[name].ContainerID), v2.Digest, res.Status, oneLine(res.Body, 200))
+		}
+	}
+	rules, err := w.sb.FaultRules(ctx)
+	require.NoError(t, err)
+	t.Logf("scan under a corrupt manifest: answer %d %s; manifest requests the rule saw: %s", res.Status, oneLine(res.Body, 200), seenOf(rules))
+	require.NoError(t, w.sb.ClearFaults(ctx))
+	w.touchAgain()
+	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the manifest was served whole again")
+}
+
+// faultWorld is a world whose registry has the fault proxy in front.
+func faultWorld(t testing.TB, p harness.Profile) *world {
+	return newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
+}
+
+// publishUnder publishes node:stable at version, keeps every node
+// untouched if why is given (why names the node and the new digest), and
+// puts rule in force: the nodes before, and what was published.
+func publishUnder(t testing.TB, ctx context.Context, w *world, version, rule string, why func(node, digest string) string) (map[string]nodeState, harness.Published) {
+	t.Helper()
+	before := w.nodes(ctx)
+	pub, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: version, Behaviour: appconfig.Healthy})
+	require.NoError(t, err)
+	for name := range before {
+		if why != nil {
+			w.keepUntouched(name, why(name, pub.Digest))
+		}
+	}
+	require.NoError(t, w.sb.InjectFault(ctx, rule))
+	return before, pub
+}
+
+// refusedScan publishes version, refuses the manifests by rule and scans:
+// no node may change, the scan must not look clean, and the requests made
+// while refused stay under maxRequestsPerNode per node. It lifts the rule
+// before it returns the nodes before and what was published.
+func refusedScan(t testing.TB, ctx context.Context, w *world, version, rule, how string) (map[string]nodeState, harness.Published) {
+	t.Helper()
+	p := w.profile
+	before, pub := publishUnder(t, ctx, w, version, rule, func(node, _ string) string {
+		return fmt.Sprintf("the updater stopped node %s while the registry was %s: it cannot have pulled %s", node, how, version)
+	})
 	res := w.scan(ctx)
 	require.Equal(t, before, w.nodes(ctx), "nodes changed while the registry was %s", how)
 	requireNodeContainers(t, ctx, w, len(before))
@@ -143,7 +159,7 @@ func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world
 	require.Len(t, rules, 1, "the rules in force")
 	seen := rules[0].Seen
 	n := len(before)
-	md := w.scrapeAfterScans(ctx, 1)
+	md := w.scrapeAfterScans(ctx, w.scans)
 	failed, _, err := md.GetPrometheusInteger(p.Metrics.Failed, w.updaterLabels())
 	require.NoError(t, err, "the updater's %s", p.Metrics.Failed)
 	var skipped int64
@@ -165,29 +181,12 @@ func refusedScanWorld(t testing.TB, p harness.Profile, rule, how string) (*world
 	}
 	require.NoError(t, w.sb.ClearFaults(ctx))
 	w.touchAgain()
-	return w, before, v2
-}
-
-// faultedWorld makes a world whose registry has the fault proxy in front,
-// publishes node v2, keeps every node untouched (why names the node and
-// v2's digest) and puts rule in force: the nodes before, and v2.
-func faultedWorld(t testing.TB, p harness.Profile, rule string, why func(node, digest string) string) (*world, map[string]nodeState, harness.Published) {
-	t.Helper()
-	w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
-	before := w.nodes(ctx)
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
-	for name := range before {
-		w.keepUntouched(name, why(name, v2.Digest))
-	}
-	require.NoError(t, w.sb.InjectFault(ctx, rule))
-	return w, before, v2
+	return before, pub
 }
 
 // requireUpdatedAfterFaults scans with no fault in force: every stale
-// node must be updated to v2, and the sandbox keep its node count.
+// node must be updated to what was published, and the sandbox keep its
+// node count.
 func requireUpdatedAfterFaults(t testing.TB, ctx context.Context, w *world, stale map[string]nodeState, v2 harness.Published, after string) {
 	t.Helper()
 	since := time.Now()

@@ -133,6 +133,8 @@ type world struct {
 	first metricclient.MetricData
 	// scrapes counts the scrapes, to name them (see scrapeOrigin).
 	scrapes atomic.Int32
+	// scans counts the scans w.scan triggered (for scrapeAfterScans).
+	scans int64
 	// untouched maps a node the scenario's rules keep out of the update
 	// to the words of the failure if the updater stops it anyway (see
 	// keepUntouched).
@@ -353,6 +355,7 @@ func (w *world) scan(ctx context.Context) harness.ScanResult {
 		err error
 	}
 	// Armed before the trigger, so nothing it causes is missed.
+	w.scans++
 	answered := w.expect(monitor.Matching("the scan's trigger to answer", func(ev monitor.Event) bool {
 		return ev.Kind == monitor.EventScanAnswered
 	}))

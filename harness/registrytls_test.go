@@ -163,3 +163,38 @@ func TestFaultProxyFrontsTheRegistry(t *testing.T) {
 	plain := newSandbox(t)
 	require.ErrorContains(t, plain.InjectFault(ctx, "503"), "harness.WithFaultProxy()")
 }
+
+// BenchmarkNewSandboxRegistry measures a new sandbox (network, holder,
+// registry) by the kind of registry: plain HTTP, TLS (a CA and a
+// certificate made, copied in) and TLS behind the fault proxy (one more
+// container): what WithFaultProxy costs, to decide whether it could be on
+// by default.
+//
+//	go test ./harness -run '^$' -bench NewSandboxRegistry -count 6 > bench.txt; benchstat -col /registry bench.txt
+func BenchmarkNewSandboxRegistry(b *testing.B) {
+	cli, set := env.Get(b)
+	for _, c := range []struct {
+		name string
+		opts []harness.Option
+	}{
+		{"registry=plain", []harness.Option{harness.WithPlainHTTPRegistry()}},
+		{"registry=tls", nil},
+		{"registry=tls+faultproxy", []harness.Option{harness.WithFaultProxy()}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
+				sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithClient(cli), harness.WithImages(set)}, c.opts...)...)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := sb.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+				b.StartTimer()
+			}
+		})
+	}
+}

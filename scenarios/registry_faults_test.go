@@ -53,8 +53,11 @@ func registryFlaky(t testing.TB, p harness.Profile) {
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 
+	// A version of this sandbox's own: its layers are new to the engine,
+	// which would otherwise take them from another sandbox's identical v2
+	// and fetch no blob at all.
 	rule := "reset after=50% path=/blobs/ method=GET first=1 name=reset"
-	before, v2 := publishUnder(t, ctx, w, "v2", rule, nil)
+	before, v2 := publishUnder(t, ctx, w, "v2-"+w.sb.ID(), rule, nil)
 	res := w.scan(ctx)
 	requireNodeContainers(t, ctx, w, len(before))
 	rules, err := w.sb.FaultRules(ctx)
@@ -62,6 +65,8 @@ func registryFlaky(t testing.TB, p harness.Profile) {
 	now := w.nodes(ctx)
 	t.Logf("scan with a layer download reset (%s): answer %d %s; blob GETs the rule saw: %s; nodes: %s",
 		rule, res.Status, oneLine(res.Body, 200), seenOf(rules), nodeDigests(now))
+	require.Len(t, rules, 1, "the rules in force")
+	require.Positive(t, rules[0].Seen, "no layer was fetched through the fault proxy: the reset was not exercised (nodes: %s)", nodeDigests(now))
 	// Each node is as it was, or updated to v2: nothing in between.
 	stale := map[string]nodeState{}
 	for name, n := range now {

@@ -503,7 +503,9 @@ func (p Profile) Missing(caps ...Capability) string {
 //     and it makes 2 manifest requests per container (the engine's pull;
 //     no retry), but the scan looks clean: failed 0, no skipped metric,
 //     /v1/update 200 with an empty body (KNOWN, RateLimited and
-//     RegistryFlaky); the next scan after the fault updates. A manifest
+//     RegistryFlaky); the next scan after the fault updates. A layer
+//     download reset half way is retried by the engine's pull and the
+//     scan updates every node (RegistryFlaky). A manifest
 //     body that does not hash to its digest is deployed (KNOWN,
 //     CorruptManifest): it never checks digests itself here, and the
 //     engine does not verify a pull by tag.
@@ -583,7 +585,12 @@ func refusedRegistryLooksClean(scenario, status string) KnownFailure {
 // which the registry does not count), trusting SSL_CERT_FILE. Measured
 // 2026-12-06 (TestNoOpScan): a no-op scan costs the registry, per
 // container, 1 manifest HEAD, 0 GET, 0 blob GET, 0 GET /v2/, over TLS and
-// over plain HTTP alike.
+// over plain HTTP alike. It pulls the digest it checked and tags it (the
+// engine verifies only a pull by digest), so a corrupt manifest fails the
+// pull (CorruptManifest: failed 2 of 2). Under 429 or 503 on manifests it
+// makes 1 request per container, counts each in failed and answers
+// {"failed":N}; a reset layer download is retried by the engine and the
+// scan updates (RateLimited, RegistryFlaky).
 func Reference() Profile {
 	return Profile{
 		Name:           "reference",

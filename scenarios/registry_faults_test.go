@@ -102,7 +102,10 @@ func corruptManifest(t testing.TB, p harness.Profile) {
 	w := faultWorld(t, p)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	before, v2 := publishUnder(t, ctx, w, "v2", "digest mode=body path=/manifests/ name=corrupt", func(node, digest string) string {
+	// A version of this sandbox's own: an engine that has the same
+	// manifest from another sandbox's identical v2 pulls it by digest
+	// without asking the registry, and the corrupt body is never served.
+	before, v2 := publishUnder(t, ctx, w, "v2-"+w.sb.ID(), "digest mode=body path=/manifests/ name=corrupt", func(node, digest string) string {
 		return fmt.Sprintf("the updater stopped node %s to deploy a manifest that does not match its digest %s (the registry's body was corrupted)", node, digest)
 	})
 
@@ -118,6 +121,8 @@ func corruptManifest(t testing.TB, p harness.Profile) {
 	rules, err := w.sb.FaultRules(ctx)
 	require.NoError(t, err)
 	t.Logf("scan under a corrupt manifest: answer %d %s; manifest requests the rule saw: %s", res.Status, oneLine(res.Body, 200), seenOf(rules))
+	require.Len(t, rules, 1, "the rules in force")
+	require.Positive(t, rules[0].Seen, "no manifest body was served through the fault proxy: the corruption was not exercised")
 	require.NoError(t, w.sb.ClearFaults(ctx))
 	w.touchAgain()
 	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the manifest was served whole again")

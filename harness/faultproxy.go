@@ -13,6 +13,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 
 	"github.com/seatrial-dev/seatrial/harness/descriptor"
+	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 )
@@ -81,7 +82,7 @@ func (r *Registry) startFaultProxy(ctx context.Context, e partEnv, set *images.S
 			hc.NetworkMode = container.NetworkMode("container:" + r.netnsID)
 		}),
 	)
-	p := &FaultProxy{control: newProxyControl("registry fault", fmt.Sprintf("http://127.0.0.1:%d", controlHostPort))}
+	p := &FaultProxy{control: newProxyControl("registry fault", "http://"+e.reach().Dial(strconv.Itoa(controlHostPort)))}
 	if ctr != nil {
 		p.id = ctr.GetContainerID()
 	}
@@ -114,7 +115,7 @@ func openFaultProxy(ctx context.Context, cli *client.Client, d descriptor.Sandbo
 		p := &FaultProxy{id: c.ID}
 		if hc := insp.Container.HostConfig; hc != nil {
 			for _, b := range hc.PortBindings[network.MustParsePort(strconv.Itoa(faultProxyControlPort)+"/tcp")] {
-				p.control = newProxyControl("registry fault", "http://127.0.0.1:"+b.HostPort)
+				p.control = newProxyControl("registry fault", "http://"+engine.ReachOf(cli.DaemonHost()).Dial(b.HostPort))
 			}
 		}
 		if p.control.url == "" {

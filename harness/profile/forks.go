@@ -219,8 +219,12 @@ func openserbia(version string) Profile {
 //     src: pkg/container/client.go:169-194, counted in
 //     watchtower_docker_api_retries_total): the trigger answers 200
 //     {"status":"completed","scanned":2,"failed":2}, and the process runs
-//     on; but that scan's recreates lose every node to the MAC refusal
-//     (TestEngineFlaky, KNOWN);
+//     on, not restarted; but that scan's recreates lose every node to the
+//     MAC refusal, and the scenario fails at its last scan with "node
+//     controller (container …) was removed at … and no container replaced
+//     it" (TestEngineFlaky). Its message holds the updater's last log
+//     lines, which held the 1.44 error in one run of two, so no known
+//     failure can match it reliably: it lacks CapSurvivesFlakyEngine;
 //   - the engine's refusal of a replacement's create or start is never
 //     reached (TestRecreateRefused): the old container is stopped and
 //     removed, the client refuses the create before sending it, and the
@@ -246,11 +250,11 @@ func Openserbia1122() Profile {
 	// Its health gate is in its source (--health-check-gated,
 	// watchtower_rollbacks_total), so the rollback scenario runs, and
 	// fails the same way: the broken version is never created.
-	// Two engine-fault scenarios run too, and meet the same refusal; the
-	// API range is left out (min-1.44 passes, max-1.41 fails: see above).
-	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine)
+	// RecreateRefused runs too, and meets the same refusal; the API range
+	// and the flaky engine are left out (see above).
+	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapSurvivesRefusedRecreate)
 	for _, sc := range []string{"TestFullScan", "TestLabelFilters", "TestScopeIsolation", "TestRegistryDownDuringScan", "TestNodeLoss", "TestHealthGatedRollback", "TestUpdateTwice", "TestLabelRules",
-		"TestRecreateRefused", "TestEngineFlaky"} {
+		"TestRecreateRefused"} {
 		p.KnownFailures = append(p.KnownFailures, KnownFailure{Scenario: sc, Reason: reason, Link: link, Match: match})
 	}
 	return p

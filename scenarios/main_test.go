@@ -34,8 +34,9 @@ type suite struct {
 	absent    map[string]string
 	artifacts string // root for failure artifacts; "" means per-test temp dir
 	// guard keeps other sandboxes' container removals away from updaters
-	// that cannot bear them (see harness.EngineGuard).
-	guard    harness.EngineGuard
+	// that cannot bear them (see harness.EngineGuard), this process's and
+	// those of other suites on this host.
+	guard    *harness.EngineGuard
 	tmp      string // holds the metrics server's socket
 	cleanups []func()
 }
@@ -86,6 +87,9 @@ func setup(ctx context.Context) (_ *suite, err error) {
 		return nil, err
 	}
 	if st.cli, err = engine.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if st.guard, err = harness.NewHostEngineGuard(harness.StateRoot()); err != nil {
 		return nil, err
 	}
 	removed, err := harness.Prune(ctx, st.cli)

@@ -91,7 +91,7 @@ func forEachVariant(t *testing.T, caps []harness.Capability, vs []variant, fn fu
 
 // sandboxOptions are the options of every sandbox the suite makes.
 func (st *suite) sandboxOptions(t testing.TB) []harness.Option {
-	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images), harness.WithEngineGuard(&st.guard)}
+	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images), harness.WithEngineGuard(st.guard)}
 }
 
 // worldSpec is what a scenario needs started.

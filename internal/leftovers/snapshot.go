@@ -178,6 +178,11 @@ func take(ctx context.Context, cli *client.Client, stateRoot string) (*snapshot,
 		return nil, fmt.Errorf("list sandbox state dirs: %w", err)
 	}
 	for _, e := range ents {
+		if !e.IsDir() {
+			// Not a sandbox's: the host engine guard's lock file
+			// (harness.NewHostEngineGuard) lives beside the state dirs.
+			continue
+		}
 		p := filepath.Join(stateRoot, e.Name())
 		// NewSandbox names it "<sandbox id>-<random>".
 		id := e.Name()

@@ -34,18 +34,18 @@ import (
 // changes nothing, and the scenario must pass as FullScan does.
 func TestEngineAPIFloor(t *testing.T) {
 	forEachVariant(t, []profile.Capability{profile.CapScope, profile.CapHandlesEngineAPIRange}, []variant{
-		// The detail is the engine, in words.
-		{"min-1.44", "api min=1.44", "Docker 29 (minimum API 1.44)"},
+		docker29,
 		{"max-1.41", "api max=1.41", "an engine capped at API 1.41"},
-	}, func(t testing.TB, p harness.Profile, v variant) { engineAPIRange(t, p, v.rule, v.detail) })
+	}, engineAPIRange)
 }
 
-func engineAPIRange(t testing.TB, p harness.Profile, rule, engineDesc string) {
-	w := newWorld(t, p, worldSpec{
-		sandbox:          []harness.Option{harness.WithEngineProxy()},
-		engineRules:      []string{rule},
-		updaterMayRefuse: true,
-	})
+// docker29 is an engine whose minimum API is 1.44 (the detail is the
+// engine, in words).
+var docker29 = variant{"min-1.44", "api min=1.44", "Docker 29 (minimum API 1.44)"}
+
+func engineAPIRange(t testing.TB, p harness.Profile, v variant) {
+	rule, engineDesc := v.rule, v.detail
+	w := newWorld(t, p, worldSpec{engineRules: []string{rule}, updaterMayRefuse: true})
 	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)
 	if w.updaterErr != nil {

@@ -1,7 +1,6 @@
 package scenarios
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -26,8 +25,7 @@ import (
 func TestMetricsLint(t *testing.T) {
 	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
 		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}})
-		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-		defer cancel()
+		ctx := within(t, 3*time.Minute)
 		w.requireScanOK(w.scan(ctx))
 		// Some updaters record a scan's metrics after answering its
 		// trigger: lint once they show it.

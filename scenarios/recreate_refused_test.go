@@ -32,10 +32,11 @@ func TestRecreateRefused(t *testing.T) {
 		// detail is the path of the refused call.
 		{"create", "fail call=create first=1", "/containers/create"},
 		{"start", "fail call=start first=1", "/start"},
-	}, func(t testing.TB, p harness.Profile, v variant) { recreateRefused(t, p, v.rule, v.detail) })
+	}, recreateRefused)
 }
 
-func recreateRefused(t testing.TB, p harness.Profile, rule, call string) {
+func recreateRefused(t testing.TB, p harness.Profile, v variant) {
+	rule, call := v.rule, v.detail
 	w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
 	ctx := within(t, 4*time.Minute)
 	before := map[string]container.InspectResponse{}

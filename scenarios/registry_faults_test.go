@@ -33,8 +33,7 @@ func TestRateLimited(t *testing.T) {
 
 func rateLimited(t testing.TB, p harness.Profile) {
 	w := faultWorld(t, p)
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	before, v2 := refusedScan(t, ctx, w, "v2", "429 retry-after=2s path=/manifests/ name=throttle", "throttled")
 	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the registry stopped throttling")
 }
@@ -50,8 +49,7 @@ func TestRegistryFlaky(t *testing.T) {
 
 func registryFlaky(t testing.TB, p harness.Profile) {
 	w := faultWorld(t, p)
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 
 	// A version of this sandbox's own: its layers are new to the engine,
 	// which would otherwise take them from another sandbox's identical v2
@@ -100,8 +98,7 @@ func TestCorruptManifest(t *testing.T) {
 
 func corruptManifest(t testing.TB, p harness.Profile) {
 	w := faultWorld(t, p)
-	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
-	defer cancel()
+	ctx := within(t, 4*time.Minute)
 	// A version of this sandbox's own: an engine that has the same
 	// manifest from another sandbox's identical v2 pulls it by digest
 	// without asking the registry, and the corrupt body is never served.

@@ -51,9 +51,7 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 			// A client pinned below the engine's minimum that starts without
 			// asking the engine anything: it serves, and cannot work.
 			name: "ServesWhereItCannotWork", fault: "api-version-1.41", args: []string{"--api-version", "1.41"},
-			body: func(t testing.TB, p harness.Profile) {
-				engineAPIRange(t, p, "api min=1.44", "Docker 29 (minimum API 1.44)")
-			},
+			body: func(t testing.TB, p harness.Profile) { engineAPIRange(t, p, docker29) },
 			finding: finding{
 				says:     "the updater came up against Docker 29 (minimum API 1.44), but its scan failed",
 				evidence: isKind(monitor.EventScanAnswered),

@@ -109,7 +109,7 @@ type worldSpec struct {
 	// sandbox adds options to the sandbox (harness.WithEngineProxy).
 	sandbox []harness.Option
 	// engineRules are set in the sandbox's engine proxy before the
-	// updater starts (with harness.WithEngineProxy in sandbox).
+	// updater starts; the sandbox gets one (harness.WithEngineProxy).
 	engineRules []string
 	// updaterMayRefuse: an updater that does not come up is the
 	// scenario's to judge (world.updaterErr), not a failure of the world.
@@ -174,7 +174,11 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	sb, err := harness.NewSandbox(ctx, append(append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port)), spec.sandbox...)...)
+	opts := append(append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port)), spec.sandbox...)
+	if len(spec.engineRules) > 0 {
+		opts = append(opts, harness.WithEngineProxy())
+	}
+	sb, err := harness.NewSandbox(ctx, opts...)
 	require.NoError(t, err)
 	w := &world{t: t, profile: p, sb: sb, spec: spec}
 	for _, r := range spec.engineRules {

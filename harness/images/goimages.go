@@ -98,32 +98,27 @@ func (b *builder) goImageSpec(imgName string) (goImage, error) {
 			ports:      []string{"8080/tcp"},
 		}, nil
 	case RefUpdater:
-		return goImage{
-			modDir:     b.root,
-			pkg:        "./" + filepath.ToSlash(goPackageDir(RefUpdater)),
-			binary:     "refupdater",
-			entrypoint: []string{"/refupdater"},
-			ports:      []string{"8080/tcp"},
-		}, nil
+		return b.ownProgram(RefUpdater, "8080/tcp"), nil
 	case EngineProxy:
-		return goImage{
-			modDir:     b.root,
-			pkg:        "./" + filepath.ToSlash(goPackageDir(EngineProxy)),
-			binary:     "engineproxy",
-			entrypoint: []string{"/engineproxy"},
-			// 2375: the Engine API it forwards (--listen-tcp); 9375: its
-			// control API (rules, calls, /metrics).
-			ports: []string{"2375/tcp", "9375/tcp"},
-		}, nil
+		// 2375: the Engine API it forwards (--listen-tcp); 9375: its
+		// control API (rules, calls, /metrics).
+		return b.ownProgram(EngineProxy, "2375/tcp", "9375/tcp"), nil
 	case FaultProxy:
-		return goImage{
-			modDir:     b.root,
-			pkg:        "./" + filepath.ToSlash(goPackageDir(FaultProxy)),
-			binary:     "faultproxy",
-			entrypoint: []string{"/faultproxy"},
-		}, nil
+		return b.ownProgram(FaultProxy), nil
 	}
 	return goImage{}, fmt.Errorf("no Go image called %q", imgName)
+}
+
+// ownProgram is the image of one of this module's programs: its package
+// (goPackageDir), its binary named after the image, run as the entrypoint.
+func (b *builder) ownProgram(imgName string, ports ...string) goImage {
+	return goImage{
+		modDir:     b.root,
+		pkg:        "./" + filepath.ToSlash(goPackageDir(imgName)),
+		binary:     imgName,
+		entrypoint: []string{"/" + imgName},
+		ports:      ports,
+	}
 }
 
 func (b *builder) buildGoImage(ctx context.Context, imgName, h, tmp string) (v1.Image, error) {

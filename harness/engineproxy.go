@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -215,6 +216,19 @@ func (sb *Sandbox) FollowEngineCalls(ctx context.Context, fn func(EngineCall)) e
 		}
 		fn(c)
 	}
+}
+
+// LaneEngineCalls publishes the updater's engine calls on w (its
+// engine-api lane) until ctx ends, if the sandbox has an engine proxy.
+// The returned wait blocks until that has stopped, and says why it stopped
+// before ctx ended, if it did.
+func (sb *Sandbox) LaneEngineCalls(ctx context.Context, w *monitor.Watcher) (wait func() error) {
+	if sb.engineProxy == nil {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() { done <- sb.FollowEngineCalls(ctx, func(c EngineCall) { w.Publish(c.Event()) }) }()
+	return sync.OnceValue(func() error { return <-done })
 }
 
 // EngineCalls returns the Engine API calls the proxy kept (the last 1000),

@@ -200,22 +200,14 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	grace := cmp.Or(spec.nodeLossGrace, worldNodeLossGrace(len(nodes)))
 	w.watcher = monitor.NewWatcher(s.cli, sb.ID(), monitor.WithImages(sb.RegistryAddr()+"/"), monitor.WithNetworks(sb.Network()), monitor.WithNodeLossGrace(grace))
 	require.NoError(t, w.watcher.Start(wctx, nil))
-	following := make(chan struct{})
-	if sb.EngineProxy() != nil {
-		// The updater's engine calls are a lane of the timeline (and of
-		// the artifacts' timeline.txt).
-		go func() {
-			defer close(following)
-			if err := sb.FollowEngineCalls(wctx, func(c harness.EngineCall) { w.watcher.Publish(c.Event()) }); err != nil {
-				t.Logf("the updater's engine calls are not on the timeline: %v", err)
-			}
-		}()
-	} else {
-		close(following)
-	}
+	// The updater's engine calls are a lane of the timeline (and of the
+	// artifacts' timeline.txt).
+	lane := sb.LaneEngineCalls(wctx, w.watcher)
 	t.Cleanup(func() {
 		wcancel()
-		<-following
+		if err := lane(); err != nil {
+			t.Logf("the updater's engine calls are on the timeline only until: %v", err)
+		}
 		w.watcher.Wait()
 	})
 	// Registered after the sandbox's own cleanup, so it runs before it:

@@ -111,19 +111,9 @@ func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Wr
 	if err := w.Start(wctx, targets); err != nil {
 		return err
 	}
-	following := make(chan struct{})
-	if sb.EngineProxy() != nil {
-		// The updater's calls to the engine, as its engine proxy records
-		// them, are a lane of their own (who: engine-api), from now on.
-		go func() {
-			defer close(following)
-			if err := sb.FollowEngineCalls(wctx, func(c harness.EngineCall) { w.Publish(c.Event()) }); err != nil {
-				fmt.Fprintf(stderr, "seatrial watch: the updater's engine calls are not shown: %v\n", err)
-			}
-		}()
-	} else {
-		close(following)
-	}
+	// The updater's calls to the engine, as its engine proxy records them,
+	// are a lane of their own (who: engine-api), from now on.
+	lane := sb.LaneEngineCalls(wctx, w)
 	// Said once the engine's stream is connected: from here on nothing is
 	// missed (a script waits for this line before acting).
 	fmt.Fprintf(stderr, "watching sandbox %s (%d nodes); Ctrl-C stops\n", id, len(targets))
@@ -144,7 +134,9 @@ func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Wr
 	}()
 	<-ctx.Done()
 	cancel()
-	<-following
+	if err := lane(); err != nil {
+		fmt.Fprintf(stderr, "seatrial watch: the updater's engine calls were shown only until: %v\n", err)
+	}
 	w.Wait() // closes ch
 	<-done
 	if f.html != "" {

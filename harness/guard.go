@@ -82,29 +82,27 @@ func WithEngineGuard(g *EngineGuard) Option { return func(c *sandboxConfig) { c.
 
 // churn holds g while the caller removes containers; call the result to
 // release it.
-func (g *EngineGuard) churn() func() {
-	if g == nil {
-		return func() {}
-	}
-	g.mu.RLock()
-	unlock := g.flock(syscall.LOCK_SH)
-	return func() {
-		unlock()
-		g.mu.RUnlock()
-	}
-}
+func (g *EngineGuard) churn() func() { return g.hold(false) }
 
 // quiet holds g while an updater that cannot bear churn runs; call the
 // result to release it.
-func (g *EngineGuard) quiet() func() {
+func (g *EngineGuard) quiet() func() { return g.hold(true) }
+
+// hold takes g's lock and its lock file, shared (churn) or exclusive
+// (quiet), and returns what releases both.
+func (g *EngineGuard) hold(exclusive bool) func() {
 	if g == nil {
 		return func() {}
 	}
-	g.mu.Lock()
-	unlock := g.flock(syscall.LOCK_EX)
+	lock, unlock, how := g.mu.RLock, g.mu.RUnlock, syscall.LOCK_SH
+	if exclusive {
+		lock, unlock, how = g.mu.Lock, g.mu.Unlock, syscall.LOCK_EX
+	}
+	lock()
+	release := g.flock(how)
 	return func() {
+		release()
 		unlock()
-		g.mu.Unlock()
 	}
 }
 

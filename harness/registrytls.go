@@ -50,10 +50,6 @@ func newRegistryPKI(sandboxID string, names []string) (registryPKI, error) {
 			dnsNames = append(dnsNames, n)
 		}
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return registryPKI{}, fmt.Errorf("registry CA key: %w", err)
-	}
 	notBefore := time.Now().Add(-time.Hour) // a host clock a little ahead of the container's
 	notAfter := notBefore.Add(7 * 24 * time.Hour)
 	ca := &x509.Certificate{
@@ -66,17 +62,9 @@ func newRegistryPKI(sandboxID string, names []string) (registryPKI, error) {
 		IsCA:                  true,
 		MaxPathLenZero:        true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	caCert, caKey, err := issue("registry CA", ca, nil, nil)
 	if err != nil {
-		return registryPKI{}, fmt.Errorf("registry CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return registryPKI{}, fmt.Errorf("registry CA certificate: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return registryPKI{}, fmt.Errorf("registry key: %w", err)
+		return registryPKI{}, err
 	}
 	leaf := &x509.Certificate{
 		SerialNumber: serial(),
@@ -88,19 +76,40 @@ func newRegistryPKI(sandboxID string, names []string) (registryPKI, error) {
 		DNSNames:     dnsNames,
 		IPAddresses:  ips,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	cert, key, err := issue("registry", leaf, caCert, caKey)
 	if err != nil {
-		return registryPKI{}, fmt.Errorf("registry certificate: %w", err)
+		return registryPKI{}, err
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		return registryPKI{}, fmt.Errorf("registry key: %w", err)
 	}
 	return registryPKI{
-		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCert.Raw}),
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}),
 		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
 	}, nil
+}
+
+// issue makes a P-256 key and a certificate of it from tmpl, signed by
+// parent's key; with no parent, by its own (a CA). Errors name what.
+func issue(what string, tmpl, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s key: %w", what, err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s certificate: %w", what, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s certificate: %w", what, err)
+	}
+	return cert, key, nil
 }
 
 // serverFiles are the certificate and key, to copy into the container

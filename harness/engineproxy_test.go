@@ -19,8 +19,7 @@ import (
 func TestEngineProxyCarriesTheUpdater(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, harness.WithEngineProxy())
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	u, err := sb.StartUpdater(ctx, profile.Reference(), harness.UpdaterOptions{})
 	require.NoError(t, err)
 	// The calls as the timeline's engine-api lane shows them.

@@ -39,10 +39,17 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// within is the context a test's steps run in: t's, ended after d (the
+// test's deadline) or when t ends, whichever comes first.
+func within(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	sb, err := harness.NewSandbox(ctx, append(env.SandboxOptions(t), opts...)...)
 	require.NoError(t, err)
 	return sb
@@ -51,8 +58,7 @@ func newSandbox(t testing.TB, opts ...harness.Option) *harness.Sandbox {
 func TestClusterOfThreeBecomesReady(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	c, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2})
 	require.NoError(t, err)
 	require.Len(t, c.Nodes(), 3)
@@ -75,8 +81,7 @@ func TestClusterOfThreeBecomesReady(t *testing.T) {
 func TestCloseLeavesNothing(t *testing.T) {
 	t.Parallel()
 	cli, set := env.Get(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
 	require.NoError(t, err)
 	_, err = sb.StartCluster(ctx, harness.ClusterSpec{Nodes: []harness.NodeSpec{{Name: "solo"}}})
@@ -88,8 +93,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 func TestPublishedDigestIsWhatTheEnginePulls(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := within(t, 2*time.Minute)
 	v1, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
 	v2, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Unhealthy})
@@ -124,8 +128,7 @@ func TestPruneRemovesWhatACrashLeft(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, id, "child output:\n%s", out)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := within(t, 2*time.Minute)
 	// t.Cleanup does run after a panic in Go's testing package, so the
 	// child may already have removed its sandbox; what matters is that
 	// after Prune nothing is left.
@@ -141,8 +144,7 @@ func TestPruneSparesTheLivingAndPersons(t *testing.T) {
 	cli, _ := env.Get(t)
 	live := newSandbox(t)
 	person := newSandbox(t, harness.WithOwnerKind(labels.OwnerPerson))
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
+	ctx := within(t, time.Minute)
 	_, err := harness.Prune(ctx, cli)
 	require.NoError(t, err)
 	sbs, err := harness.ListSandboxes(ctx, cli)
@@ -177,8 +179,7 @@ func TestReopenKeepsAFileProfile(t *testing.T) {
 	require.NotEqual(t, profile.Watchtower().Trigger, loaded.Trigger, "the file differs from watchtower's shape")
 
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := within(t, 2*time.Minute)
 	_, err = sb.StartUpdater(ctx, loaded, harness.UpdaterOptions{})
 	require.NoError(t, err)
 
@@ -225,15 +226,27 @@ func requireGone(t *testing.T, cli *client.Client, id string) {
 // BenchmarkClusterReady measures a 3-node cluster from nothing (a new
 // sandbox) to every node's systemd running.
 func BenchmarkClusterReady(b *testing.B) {
+	benchSandbox(b, nil, func(ctx context.Context, sb *harness.Sandbox) error {
+		_, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2})
+		return err
+	})
+}
+
+// benchSandbox times, each iteration, making a sandbox with opts and then
+// step on it (nil: nothing more). Removing the sandbox is not timed, but
+// done in the iteration, so iterations do not pile up containers.
+func benchSandbox(b *testing.B, opts []harness.Option, step func(context.Context, *harness.Sandbox) error) {
 	cli, set := env.Get(b)
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
-		sb, err := harness.NewSandbox(ctx, harness.WithClient(cli), harness.WithImages(set))
+		sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithClient(cli), harness.WithImages(set)}, opts...)...)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := sb.StartCluster(ctx, harness.ClusterSpec{Workers: 2}); err != nil {
-			b.Fatal(err)
+		if step != nil {
+			if err := step(ctx, sb); err != nil {
+				b.Fatal(err)
+			}
 		}
 		b.StopTimer()
 		if err := sb.Close(ctx); err != nil {
@@ -303,8 +316,7 @@ func TestPruneRemovesStateAndSupersededImages(t *testing.T) {
 			got[k] = append(got[k], strings.TrimSpace(v))
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := within(t, 2*time.Minute)
 	if len(got["SANDBOX"]) == 1 {
 		// Whatever happened, the child's sandbox goes.
 		// (In a Cleanup, t.Context() is already cancelled.)

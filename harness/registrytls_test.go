@@ -27,8 +27,7 @@ import (
 func TestRegistryTLS(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 
 	require.True(t, strings.HasPrefix(sb.RegistryURL(), "https://localhost:"), sb.RegistryURL())
 	block, _ := pem.Decode(sb.RegistryCA())
@@ -81,8 +80,7 @@ func TestRegistryTLS(t *testing.T) {
 func TestRegistryPlainHTTP(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, harness.WithPlainHTTPRegistry())
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	require.Empty(t, sb.RegistryCA())
 	require.True(t, strings.HasPrefix(sb.RegistryURL(), "http://localhost:"), sb.RegistryURL())
 	st, _ := get(t, ctx, &http.Client{Timeout: 10 * time.Second}, sb.RegistryURL()+"/v2/")
@@ -127,8 +125,7 @@ func leafOf(t testing.TB, ctx context.Context, tr *http.Transport, addr string) 
 func TestFaultProxyFrontsTheRegistry(t *testing.T) {
 	t.Parallel()
 	sb := newSandbox(t, harness.WithFaultProxy())
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	require.NotNil(t, sb.FaultProxy())
 	pub, err := sb.Publish(ctx, "app", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err, "push through the fault proxy")
@@ -172,7 +169,6 @@ func TestFaultProxyFrontsTheRegistry(t *testing.T) {
 //
 //	go test ./harness -run '^$' -bench NewSandboxRegistry -count 6 > bench.txt; benchstat -col /registry bench.txt
 func BenchmarkNewSandboxRegistry(b *testing.B) {
-	cli, set := env.Get(b)
 	for _, c := range []struct {
 		name string
 		opts []harness.Option
@@ -181,20 +177,6 @@ func BenchmarkNewSandboxRegistry(b *testing.B) {
 		{"registry=tls", nil},
 		{"registry=tls+faultproxy", []harness.Option{harness.WithFaultProxy()}},
 	} {
-		b.Run(c.name, func(b *testing.B) {
-			for b.Loop() {
-				ctx, cancel := context.WithTimeout(b.Context(), 3*time.Minute)
-				sb, err := harness.NewSandbox(ctx, append([]harness.Option{harness.WithClient(cli), harness.WithImages(set)}, c.opts...)...)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				if err := sb.Close(ctx); err != nil {
-					b.Fatal(err)
-				}
-				cancel()
-				b.StartTimer()
-			}
-		})
+		b.Run(c.name, func(b *testing.B) { benchSandbox(b, c.opts, nil) })
 	}
 }

@@ -1,7 +1,6 @@
 package harness_test
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"testing"
@@ -27,8 +26,7 @@ func TestRemoteEngine(t *testing.T) {
 		t.Skipf("the engine at %s is local: run with DOCKER_HOST=tcp://HOST:PORT of a remote engine (CONTRIBUTING.md, \"A remote engine\")", cli.DaemonHost())
 	}
 	sb := newSandbox(t)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
+	ctx := within(t, 3*time.Minute)
 	d := sb.Descriptor()
 	for what, u := range map[string]string{"updater API": d.UpdaterAPI, "registry metrics": d.Registry.MetricsURL} {
 		pu, err := url.Parse(u)

@@ -45,8 +45,7 @@ func TestPruneFindsUnlabelledReplacements(t *testing.T) {
 			id = strings.TrimSpace(v)
 		}
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
+	ctx := within(t, 2*time.Minute)
 	app, err := set.Get("app")
 	require.NoError(t, err)
 	orphanOf := harness.NewID()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	engrule "github.com/seatrial-dev/seatrial/fixtures/engineproxy/rule"
 	"github.com/seatrial-dev/seatrial/fixtures/faultproxy/fault"
+	"github.com/seatrial-dev/seatrial/harness"
 )
 
 func newFaultCmd() *cobra.Command {
@@ -35,59 +35,82 @@ See fixtures/faultproxy/README.md and fixtures/engineproxy/README.md for
 every fault and key. A rule that does not parse is bad input (exit 2):
 nothing is sent.`,
 		Args: func(_ *cobra.Command, args []string) error {
-			example, kind := "'429 retry-after=2s path=/manifests/'", "registry fault"
-			if engineFault {
-				example, kind = "'fail call=create first=1'", "engine fault"
-			}
+			target := faultTargetOf(engineFault)
 			switch {
 			case len(args) == 0:
 				return badInput("which sandbox? give its id, then the rule; `seatrial ls` lists them")
 			case len(args) == 1:
-				return badInput("which fault? give a rule after the sandbox id, e.g. %s", example)
+				return badInput("which fault? give a rule after the sandbox id, e.g. %s", target.example)
 			case len(args) > 2:
 				return badInput("one rule, as one argument: quote it (%q)", strings.Join(args[1:], " "))
 			}
-			var err error
-			if engineFault {
-				_, err = engrule.Parse(args[1])
-			} else {
-				_, err = fault.Parse(args[1])
-			}
-			if err != nil {
-				return badInput("%s %q: %s", kind, args[1], strings.ReplaceAll(err.Error(), "\n", " "))
+			if err := target.parse(args[1]); err != nil {
+				return badInput("%s %q: %s", target.kind, args[1], strings.ReplaceAll(err.Error(), "\n", " "))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runFault(cmd.Context(), args[0], args[1], engineFault, cmd.OutOrStdout())
+			return runFault(cmd.Context(), args[0], args[1], faultTargetOf(engineFault), cmd.OutOrStdout())
 		},
 	}
 	cmd.Flags().BoolVar(&engineFault, "engine", false, "the fault is the engine proxy's (between the updater and the Docker engine), not the registry's")
 	return cmd
 }
 
-func runFault(ctx context.Context, id, text string, engineFault bool, stdout io.Writer) error {
+// faultTarget is one of the proxies a fault goes to: the registry's fault
+// proxy or the engine proxy.
+type faultTarget struct {
+	kind    string // "registry fault"
+	example string // a rule, quoted, for an error
+	parse   func(rule string) error
+	// proxy is the proxy's name, and upFlag the flag of seatrial up that
+	// gives a sandbox one.
+	proxy, upFlag string
+	has           func(*harness.Sandbox) bool
+	inject        func(sb *harness.Sandbox, ctx context.Context, rule string) error
+}
+
+var (
+	registryFaults = faultTarget{
+		kind:    "registry fault",
+		example: "'429 retry-after=2s path=/manifests/'",
+		parse:   func(rule string) error { _, err := fault.Parse(rule); return err },
+		proxy:   "registry fault proxy",
+		upFlag:  "--fault-proxy",
+		has:     func(sb *harness.Sandbox) bool { return sb.FaultProxy() != nil },
+		inject:  (*harness.Sandbox).InjectFault,
+	}
+	engineFaults = faultTarget{
+		kind:    "engine fault",
+		example: "'fail call=create first=1'",
+		parse:   func(rule string) error { _, err := engrule.Parse(rule); return err },
+		proxy:   "engine proxy",
+		upFlag:  "--engine-proxy",
+		has:     func(sb *harness.Sandbox) bool { return sb.EngineProxy() != nil },
+		inject:  (*harness.Sandbox).InjectEngineFault,
+	}
+)
+
+// faultTargetOf is the target --engine says.
+func faultTargetOf(engine bool) faultTarget {
+	if engine {
+		return engineFaults
+	}
+	return registryFaults
+}
+
+func runFault(ctx context.Context, id, text string, target faultTarget, stdout io.Writer) error {
 	sb, closeEngine, err := connectOpen(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer closeEngine()
-	if engineFault {
-		if sb.EngineProxy() == nil {
-			return errors.New("the sandbox has no engine proxy: make it with `seatrial up --engine-proxy`")
-		}
-		if err := sb.InjectEngineFault(ctx, text); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "engine fault in force in %s: %s\n", id, text)
-		return nil
+	if !target.has(sb) {
+		return fmt.Errorf("the sandbox has no %s: make it with `seatrial up %s`", target.proxy, target.upFlag)
 	}
-	if sb.FaultProxy() == nil {
-		return errors.New("the sandbox has no registry fault proxy: make it with `seatrial up --fault-proxy`")
-	}
-	if err := sb.InjectFault(ctx, text); err != nil {
+	if err := target.inject(sb, ctx, text); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "registry fault in force in %s: %s\n", id, text)
+	fmt.Fprintf(stdout, "%s in force in %s: %s\n", target.kind, id, text)
 	return nil
 }

@@ -47,28 +47,13 @@ var bin, root string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "seatrial-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin = filepath.Join(dir, "seatrial")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "build seatrial: %v\n%s", err, out)
-		return 1
-	}
 	wd, _ := os.Getwd()
+	var err error
 	if root, err = images.FindModuleRoot(wd); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
+		os.Exit(1)
 	}
-	return m.Run()
+	os.Exit(testenv.MainWithProgram(m, "seatrial", ".", &bin))
 }
 
 type result struct {

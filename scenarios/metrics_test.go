@@ -1,7 +1,10 @@
 package scenarios
 
 import (
+	_ "embed"
+	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/stretchr/testify/require"
@@ -10,68 +13,61 @@ import (
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
-// metric is one of the metrics a profile names, with what its number
-// means, so that a failed assertion names the metric, the profile's name
-// for it, the sandbox, the scrape and the sense, never a bare number.
-type metric struct {
-	key    string // the profile's key for it: "metrics.scanned"
-	sense  string // what the number counts
-	ifMore string // what a value above the wanted one suggests
-	ifLess string // and below it
+// metric is one of the metrics a profile names, by the profile's key for
+// it ("metrics.scanned"). testdata/metrics.json says what its number means
+// (see meaning), so that a failed assertion names the metric, the
+// profile's name for it, the sandbox, the scrape and the sense, never a
+// bare number.
+type metric string
+
+// meaning is what a metric's number means: what it counts, and what a
+// value above or below the wanted one suggests.
+type meaning struct {
+	Sense  string `json:"sense"`
+	IfMore string `json:"if_more,omitempty"`
+	IfLess string `json:"if_less,omitempty"`
 }
 
-var (
-	mScanned = metric{
-		key:    "metrics.scanned",
-		sense:  "containers scanned in this sandbox's last scan",
-		ifMore: "the updater also counted containers outside its scope, or excluded ones?",
-		ifLess: "the updater skipped containers of its scope?",
+//go:embed testdata/metrics.json
+var meaningsJSON []byte
+
+// meanings reads testdata/metrics.json once.
+var meanings = sync.OnceValues(func() (map[metric]meaning, error) {
+	var ms map[metric]meaning
+	if err := json.Unmarshal(meaningsJSON, &ms); err != nil {
+		return nil, fmt.Errorf("testdata/metrics.json: %w", err)
 	}
-	mUpdated = metric{
-		key:    "metrics.updated",
-		sense:  "containers updated in this sandbox's last scan",
-		ifMore: "the updater counted (or replaced) containers it should have left alone?",
-		ifLess: "a container was not updated, or not counted?",
-	}
-	mFailed = metric{
-		key:    "metrics.failed",
-		sense:  "containers whose update failed in this sandbox's last scan",
-		ifMore: "an update failed: see the updater's log",
-		ifLess: "a failure went uncounted?",
-	}
-	mSkipped = metric{
-		key:   "metrics.skipped",
-		sense: "containers skipped in this sandbox's last scan",
-	}
-	mScansTotal = metric{
-		key:    "metrics.scans_total",
-		sense:  "scans this sandbox's updater ran",
-		ifMore: "the updater scanned more often than it was triggered?",
-		ifLess: "a triggered scan was not run, or not counted?",
-	}
-	mScansSkipped = metric{
-		key:   "metrics.scans_skipped",
-		sense: "scan triggers this sandbox's updater skipped because a scan was running",
-	}
-	mRollbacks = metric{
-		key:    "metrics.rollbacks",
-		sense:  "rollbacks by this sandbox's updater",
-		ifLess: "the rejected version was not rolled back, or the rollback not counted?",
-	}
+	return ms, nil
+})
+
+const (
+	mScanned      metric = "metrics.scanned"
+	mUpdated      metric = "metrics.updated"
+	mFailed       metric = "metrics.failed"
+	mSkipped      metric = "metrics.skipped"
+	mScansTotal   metric = "metrics.scans_total"
+	mScansSkipped metric = "metrics.scans_skipped"
+	mRollbacks    metric = "metrics.rollbacks"
 )
 
 // nameIn is the metric's name in profile p ("" if p names none).
-func (m metric) nameIn(p harness.Profile) string { return p.Metrics.Named()[m.key] }
+func (m metric) nameIn(p harness.Profile) string { return p.Metrics.Named()[string(m)] }
 
 // wantOf designates this sandbox's updater series of m, with its sense.
 func (w *world) wantOf(m metric) metricclient.WantMetric {
+	ms, err := meanings()
+	require.NoError(w.t, err)
+	mean, ok := ms[m]
+	if !ok {
+		w.t.Fatalf("testdata/metrics.json says nothing of %s: say what its number means there", m)
+	}
 	name := m.nameIn(w.profile)
 	if name == "" {
 		// A key the profile format lacks (misspelt here) reads the same.
-		w.t.Fatalf("the profile %s names no metric for %s (%s), which this assertion needs", w.profile.Name, m.key, m.sense)
+		w.t.Fatalf("the profile %s names no metric for %s (%s), which this assertion needs", w.profile.Name, m, mean.Sense)
 	}
 	want := w.want(name)
-	want.Key, want.Sense, want.IfMore, want.IfLess = m.key, m.sense, m.ifMore, m.ifLess
+	want.Key, want.Sense, want.IfMore, want.IfLess = string(m), mean.Sense, mean.IfMore, mean.IfLess
 	return want
 }
 

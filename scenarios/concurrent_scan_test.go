@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
@@ -20,8 +19,7 @@ func TestConcurrentScanTrigger(t *testing.T) {
 		w := newWorld(t, p, worldSpec{})
 		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
-		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		w.publishNode(ctx, "v2")
 
 		// The first scan is under way once the updater stops an old node
 		// (both updaters stop before they recreate): armed before the
@@ -39,7 +37,7 @@ func TestConcurrentScanTrigger(t *testing.T) {
 			}
 			first <- res
 		}()
-		_, err = underway.wait(ctx)
+		_, err := underway.wait(ctx)
 		require.NoError(t, err, "the first scan never began replacing a node")
 
 		second, err := w.updater.TriggerWhileScanning(ctx)

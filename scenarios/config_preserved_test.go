@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/configdiff"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
@@ -42,8 +41,7 @@ func TestConfigPreserved(t *testing.T) {
 			w.requireConfigured(spec.Name, spec, side, insp)
 			before[spec.Name], oldIDs[spec.Name] = side, insp.ID
 		}
-		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		w.publishNode(ctx, "v2")
 		w.requireScanOK(w.scan(ctx))
 
 		var problems []string

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 )
 
@@ -99,8 +98,7 @@ func TestWaitsFailFast(t *testing.T) {
 			w := newWorld(t, p, spec)
 			ctx := within(t, 4*time.Minute)
 			old := w.nodes(ctx)["controller"]
-			_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-			require.NoError(t, err)
+			w.publishNode(ctx, "v2")
 
 			pending := w.expect(monitor.Recreated("controller", old.ContainerID))
 			done := make(chan struct{})
@@ -109,7 +107,7 @@ func TestWaitsFailFast(t *testing.T) {
 				c.act(ctx, w)
 			}()
 			defer func() { <-done }()
-			_, err = pending.wait(ctx)
+			_, err := pending.wait(ctx)
 			returned := time.Now()
 			require.Error(t, err, "the wait ended with the node recreated, despite the fault")
 			t.Logf("the wait's error:\n%v", err)

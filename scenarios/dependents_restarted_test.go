@@ -81,8 +81,7 @@ func dependentsRestarted(t testing.TB, p harness.Profile) {
 		require.True(t, d.does(before[d.spec.Name]), "dependent %s was created, but not %s", d.spec.Name, d.how)
 	}
 
-	_, err = w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	w.publishNode(ctx, "v2")
 	res := w.scan(ctx)
 	w.requireScanOK(res)
 

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
@@ -54,8 +53,7 @@ func engineAPIRange(t testing.TB, p harness.Profile, v variant) {
 	}
 
 	since := time.Now()
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	v2 := w.publishNode(ctx, "v2")
 	res := w.scan(ctx)
 	requireUpdaterAlive(t, ctx, w, rule)
 	if !res.OK(p) {

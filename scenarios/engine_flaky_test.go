@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -23,8 +22,7 @@ func TestEngineFlaky(t *testing.T) {
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
 		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		v2 := w.publishNode(ctx, "v2")
 
 		for _, rule := range []string{
 			"503 path=^/containers/json first=1",

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/internal/testenv"
 )
@@ -81,8 +80,7 @@ func timedFullScan(t testing.TB, p harness.Profile) time.Duration {
 		require.Equal(t, w.v1.Digest, n.Digest, "node %s before the scan", name)
 	}
 	since := time.Now()
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	v2 := w.publishNode(ctx, "v2")
 
 	res := w.scan(ctx)
 	w.requireScanOK(res)

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
@@ -75,8 +74,7 @@ func TestGracefulStop(t *testing.T) {
 		require.NoError(t, err)
 		require.Zero(t, res.ExitCode, "install %s: %s", slowStopUnit, res.Stderr)
 
-		_, err = w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		w.publishNode(ctx, "v2")
 		w.requireScanOK(w.scan(ctx))
 		ev, err := w.waitFor(ctx, monitor.Recreated("controller", oldID), monitor.IncludePast())
 		require.NoError(t, err)

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -29,8 +28,7 @@ func TestLabelFilters(t *testing.T) {
 		})
 		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		v2 := w.publishNode(ctx, "v2")
 
 		since := time.Now()
 		res := w.scan(ctx)

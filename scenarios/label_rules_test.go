@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -71,8 +70,7 @@ func labelRulesInMode(t testing.TB, p harness.Profile, labelEnable bool) {
 	w := newWorld(t, p, worldSpec{nodes: nodes, updater: harness.UpdaterOptions{LabelEnable: labelEnable}})
 	ctx := within(t, 4*time.Minute)
 	before := w.nodes(ctx)
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	v2 := w.publishNode(ctx, "v2")
 	for _, r := range labelRules {
 		if want := map[bool]bool{false: r.off, true: r.on}[labelEnable]; !want {
 			w.keepUntouched(r.node, fmt.Sprintf("node %s (%s) with %s was replaced; the rule: %s", r.node, labelList(r.labels), mode, r.rule))

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -18,8 +17,7 @@ func TestMonitorOnly(t *testing.T) {
 		w := newWorld(t, p, worldSpec{updater: harness.UpdaterOptions{MonitorOnly: true}})
 		ctx := within(t, 3*time.Minute)
 		before := w.nodes(ctx)
-		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		w.publishNode(ctx, "v2")
 
 		res := w.scan(ctx)
 		w.requireScanOK(res)

@@ -7,7 +7,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
@@ -27,8 +26,7 @@ func TestNodeLoss(t *testing.T) {
 		require.Equal(t, 137, die.ExitCode, "a SIGKILLed node exits 128+9")
 		require.Equal(t, before["worker-0"].ContainerID, die.ContainerID)
 
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		v2 := w.publishNode(ctx, "v2")
 		since := time.Now()
 		res := w.scan(ctx)
 		w.requireScanOK(res)

@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -45,8 +44,7 @@ func recreateRefused(t testing.TB, p harness.Profile, v variant) {
 		require.NoError(t, err)
 		before[n.Name()] = insp
 	}
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	v2 := w.publishNode(ctx, "v2")
 	require.NoError(t, w.sb.InjectEngineFault(ctx, rule))
 
 	res, err := w.trigger(ctx)

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/metricclient"
@@ -28,8 +27,7 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		w := newWorld(t, p, worldSpec{scanFailuresExpected: true})
 		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
-		_, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		w.publishNode(ctx, "v2")
 		require.NoError(t, w.sb.StopRegistry(ctx))
 
 		res := w.scan(ctx)
@@ -59,8 +57,7 @@ func TestRegistryDownDuringScan(t *testing.T) {
 
 		// Back up: its blobs were on tmpfs, so publish v2 again.
 		require.NoError(t, w.sb.StartRegistry(ctx))
-		v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		v2 := w.publishNode(ctx, "v2")
 		since := time.Now()
 		res = w.scan(ctx)
 		w.requireScanOK(res)

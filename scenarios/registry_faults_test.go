@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -136,8 +135,7 @@ func faultWorld(t testing.TB, p harness.Profile) *world {
 func publishUnder(t testing.TB, ctx context.Context, w *world, version, rule string, why func(node, digest string) string) (map[string]nodeState, harness.Published) {
 	t.Helper()
 	before := w.nodes(ctx)
-	pub, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: version, Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	pub := w.publishNode(ctx, version)
 	for name := range before {
 		if why != nil {
 			w.keepUntouched(name, why(name, pub.Digest))

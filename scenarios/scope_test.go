@@ -43,10 +43,8 @@ func TestScopeIsolation(t *testing.T) {
 		require.NoError(t, err)
 
 		aBefore, bBefore := a.nodes(ctx), b.nodes(ctx)
-		av2, err := a.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
-		bv2, err := b.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		av2 := a.publishNode(ctx, "v2")
+		bv2 := b.publishNode(ctx, "v2")
 
 		since := time.Now()
 		res := a.scan(ctx)

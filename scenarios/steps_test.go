@@ -4,6 +4,11 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/seatrial-dev/seatrial/harness"
+	"github.com/seatrial-dev/seatrial/harness/appconfig"
 )
 
 // within is the context a scenario's steps run in: t's, ended after d
@@ -13,4 +18,14 @@ func within(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// publishNode publishes node:stable at version, healthy, into w's
+// registry (what most scenarios update the nodes to), failing the test if
+// it cannot.
+func (w *world) publishNode(ctx context.Context, version string) harness.Published {
+	w.t.Helper()
+	pub, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: version, Behaviour: appconfig.Healthy})
+	require.NoError(w.t, err)
+	return pub
 }

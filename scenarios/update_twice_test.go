@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -32,8 +31,7 @@ func updateTwice(t testing.TB, p harness.Profile) {
 	first := w.identities(ctx)
 	before := w.nodes(ctx)
 	for round, version := range []string{"v2", "v3"} {
-		pub, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: version, Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		pub := w.publishNode(ctx, version)
 		since := time.Now()
 		res := w.scan(ctx)
 		w.requireScanOK(res)

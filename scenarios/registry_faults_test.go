@@ -31,10 +31,8 @@ func TestRateLimited(t *testing.T) {
 }
 
 func rateLimited(t testing.TB, p harness.Profile) {
-	w := faultWorld(t, p)
-	ctx := within(t, 4*time.Minute)
-	before, v2 := refusedScan(t, ctx, w, "v2", "429 retry-after=2s path=/manifests/ name=throttle", "throttled")
-	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the registry stopped throttling")
+	w, ctx := faultWorld(t, p)
+	refusedThenUpdated(t, ctx, w, "v2", "429 retry-after=2s path=/manifests/ name=throttle", "throttled", "the registry stopped throttling")
 }
 
 // TestRegistryFlaky: the first layer download of an update is reset half
@@ -47,8 +45,7 @@ func TestRegistryFlaky(t *testing.T) {
 }
 
 func registryFlaky(t testing.TB, p harness.Profile) {
-	w := faultWorld(t, p)
-	ctx := within(t, 4*time.Minute)
+	w, ctx := faultWorld(t, p)
 
 	// A version of this sandbox's own: its layers are new to the engine,
 	// which would otherwise take them from another sandbox's identical v2
@@ -82,8 +79,7 @@ func registryFlaky(t testing.TB, p harness.Profile) {
 		requireUpdatedAfterFaults(t, ctx, w, stale, v2, "a layer download was reset")
 	}
 
-	before, v3 := refusedScan(t, ctx, w, "v3", "503 retry-after=none path=/manifests/ name=flaky", "failing with 503")
-	requireUpdatedAfterFaults(t, ctx, w, before, v3, "the registry stopped failing with 503")
+	refusedThenUpdated(t, ctx, w, "v3", "503 retry-after=none path=/manifests/ name=flaky", "failing with 503", "the registry stopped failing with 503")
 }
 
 // TestCorruptManifest: the registry serves the new version's manifest
@@ -96,8 +92,7 @@ func TestCorruptManifest(t *testing.T) {
 }
 
 func corruptManifest(t testing.TB, p harness.Profile) {
-	w := faultWorld(t, p)
-	ctx := within(t, 4*time.Minute)
+	w, ctx := faultWorld(t, p)
 	// A version of this sandbox's own: an engine that has the same
 	// manifest from another sandbox's identical v2 pulls it by digest
 	// without asking the registry, and the corrupt body is never served.
@@ -124,9 +119,10 @@ func corruptManifest(t testing.TB, p harness.Profile) {
 	requireUpdatedAfterFaults(t, ctx, w, before, v2, "the manifest was served whole again")
 }
 
-// faultWorld is a world whose registry has the fault proxy in front.
-func faultWorld(t testing.TB, p harness.Profile) *world {
-	return newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}})
+// faultWorld is a world whose registry has the fault proxy in front, and
+// the context its steps run in (the fault scenarios' deadline).
+func faultWorld(t testing.TB, p harness.Profile) (*world, context.Context) {
+	return newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithFaultProxy()}}), within(t, 4*time.Minute)
 }
 
 // publishUnder publishes node:stable at version, keeps every node
@@ -143,6 +139,16 @@ func publishUnder(t testing.TB, ctx context.Context, w *world, version, rule str
 	}
 	require.NoError(t, w.sb.InjectFault(ctx, rule))
 	return before, pub
+}
+
+// refusedThenUpdated is the whole flow of a registry that refuses the new
+// version's manifests by rule: a scan while it is how, which must not
+// look clean (see refusedScan), then, the fault lifted, a scan that
+// updates every node (see requireUpdatedAfterFaults; after says when).
+func refusedThenUpdated(t testing.TB, ctx context.Context, w *world, version, rule, how, after string) {
+	t.Helper()
+	before, pub := refusedScan(t, ctx, w, version, rule, how)
+	requireUpdatedAfterFaults(t, ctx, w, before, pub, after)
 }
 
 // refusedScan publishes version, refuses the manifests by rule and scans:

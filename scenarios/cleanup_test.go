@@ -30,9 +30,7 @@ import (
 // Engine API: nothing newer than 1.25 (image remove, container list by
 // image); the suite's floor is 1.41, for the nodes' cgroupns.
 func TestCleanupKeepsImagesInUse(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapCleanup}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}})
-		ctx := within(t, 4*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope, profile.CapCleanup}, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}, updater: harness.UpdaterOptions{Cleanup: true}}, 4*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		version := func(tag, v string) appconfig.Config {
 			return appconfig.Config{Version: tag + "-" + v + "-" + w.sb.ID(), Behaviour: appconfig.Healthy}
 		}

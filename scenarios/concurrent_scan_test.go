@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -15,9 +16,7 @@ import (
 // second is skipped, as the profile says it answers, and counted in the
 // scans-skipped metric; the first completes.
 func TestConcurrentScanTrigger(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapSkipBusyScan}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{})
-		ctx := within(t, 4*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope, profile.CapSkipBusyScan}, worldSpec{}, 4*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		before := w.nodes(ctx)
 		w.publishNode(ctx, "v2")
 
@@ -42,7 +41,7 @@ func TestConcurrentScanTrigger(t *testing.T) {
 
 		second, err := w.updater.TriggerWhileScanning(ctx)
 		require.NoError(t, err)
-		require.True(t, second.Skipped(p), "the second trigger's answer %d does not say it was skipped (the profile's trigger.busy_statuses %v, busy_body %q): %s", second.Status, p.Trigger.BusyStatuses, p.Trigger.BusyBody, second.Body)
+		require.True(t, second.Skipped(w.profile), "the second trigger's answer %d does not say it was skipped (the profile's trigger.busy_statuses %v, busy_body %q): %s", second.Status, w.profile.Trigger.BusyStatuses, w.profile.Trigger.BusyBody, second.Body)
 
 		res := <-first
 		w.requireScanOK(res)

@@ -18,9 +18,7 @@ import (
 // container's state and restart count), and once the faults are lifted
 // the next scan updates every node.
 func TestEngineFlaky(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapSurvivesFlakyEngine}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}})
-		ctx := within(t, 4*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope, profile.CapSurvivesFlakyEngine}, worldSpec{scanFailuresExpected: true, sandbox: []harness.Option{harness.WithEngineProxy()}}, 4*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		before := w.nodes(ctx)
 		v2 := w.publishNode(ctx, "v2")
 

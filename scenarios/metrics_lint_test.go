@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -23,29 +24,27 @@ import (
 // being absent; the flow here is fixed, one scan of one node, so the
 // families are the same on every run.)
 func TestMetricsLint(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}})
-		ctx := within(t, 3*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope}, worldSpec{nodes: []harness.NodeSpec{{Name: "controller"}}}, 3*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		w.requireScanOK(w.scan(ctx))
 		// Some updaters record a scan's metrics after answering its
 		// trigger: lint once they show it.
 		w.scrapeAfterScans(ctx, 1)
 		text, err := w.updater.Metrics(ctx)
-		require.NoError(t, err, "read the updater's own exposition (GET %s)", p.API.MetricsPath)
+		require.NoError(t, err, "read the updater's own exposition (GET %s)", w.profile.API.MetricsPath)
 
-		known := make([]metricclient.LintProblem, len(p.MetricsLintKnown))
-		for i, d := range p.MetricsLintKnown {
+		known := make([]metricclient.LintProblem, len(w.profile.MetricsLintKnown))
+		for i, d := range w.profile.MetricsLintKnown {
 			known[i] = metricclient.LintProblem{Metric: d.Metric, Text: d.Text}
 		}
 		unknown, gone, err := metricclient.LintAgainst(text, known)
-		require.NoError(t, err, "lint the updater's exposition (GET %s)", p.API.MetricsPath)
+		require.NoError(t, err, "lint the updater's exposition (GET %s)", w.profile.API.MetricsPath)
 		for _, pr := range unknown {
 			t.Errorf("promlint: %s, in the exposition of updater %s (GET %s): not in the profile's metrics_lint_known; fix the updater, or list it there with the reason",
-				pr, p.Name, p.API.MetricsPath)
+				pr, w.profile.Name, w.profile.API.MetricsPath)
 		}
 		for _, pr := range gone {
 			t.Errorf("the profile's metrics_lint_known lists %q, which promlint no longer finds in the exposition of updater %s: remove it from the list",
-				pr.String(), p.Name)
+				pr.String(), w.profile.Name)
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,9 +14,7 @@ import (
 // TestMonitorOnly: a monitor-only updater reports the new version and
 // applies nothing.
 func TestMonitorOnly(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope, profile.CapMonitorOnly}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{updater: harness.UpdaterOptions{MonitorOnly: true}})
-		ctx := within(t, 3*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope, profile.CapMonitorOnly}, worldSpec{updater: harness.UpdaterOptions{MonitorOnly: true}}, 3*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		before := w.nodes(ctx)
 		w.publishNode(ctx, "v2")
 
@@ -28,16 +27,16 @@ func TestMonitorOnly(t *testing.T) {
 		// What "updated" counts in monitor-only is the profile's to say
 		// (watchtower counts stale containers as updated).
 		wantUpdated := 0
-		if p.Metrics.MonitorOnlyCountsUpdated {
+		if w.profile.Metrics.MonitorOnlyCountsUpdated {
 			wantUpdated = len(before)
 		}
 		// Which way the updater counts is the profile's to say; the
 		// message tells a profile's author which value fits.
 		w.requireGauge(md, mUpdated, int64(wantUpdated), "after a monitor-only scan of %d stale node(s): the profile's metrics.monitor_only_counts_updated is %v; if the updater counts the stale containers it only reported as updated, set it to %v",
-			len(before), p.Metrics.MonitorOnlyCountsUpdated, !p.Metrics.MonitorOnlyCountsUpdated)
+			len(before), w.profile.Metrics.MonitorOnlyCountsUpdated, !w.profile.Metrics.MonitorOnlyCountsUpdated)
 		w.requireDelta(w.first, md, mScansTotal, 1)
 		logs, err := w.updater.Logs(ctx)
 		require.NoError(t, err)
-		require.Regexp(t, p.UpdateFoundLog, logs, "the updater's log has no line matching the profile's update_found_log: it did not report the new version")
+		require.Regexp(t, w.profile.UpdateFoundLog, logs, "the updater's log has no line matching the profile's update_found_log: it did not report the new version")
 	})
 }

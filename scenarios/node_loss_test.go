@@ -1,12 +1,12 @@
 package scenarios
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
@@ -15,9 +15,7 @@ import (
 // the exit code; the next scan updates the live node, leaves the dead one
 // as it is (no resurrection, no failure), and counts only what it scanned.
 func TestNodeLoss(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
-		w := newWorld(t, p, worldSpec{})
-		ctx := within(t, 3*time.Minute)
+	forEachWorld(t, []profile.Capability{profile.CapScope}, worldSpec{}, 3*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		before := w.nodes(ctx)
 		lost := w.cluster.Node("worker-0")
 		require.NoError(t, lost.Kill(ctx, "SIGKILL"))

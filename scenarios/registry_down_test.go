@@ -8,7 +8,6 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/require"
 
-	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 	"github.com/seatrial-dev/seatrial/metricclient"
@@ -22,10 +21,8 @@ import (
 // change either way is caught). Once the registry is back, the next scan
 // updates.
 func TestRegistryDownDuringScan(t *testing.T) {
-	forEachProfile(t, []profile.Capability{profile.CapScope}, func(t testing.TB, p harness.Profile) {
+	forEachWorld(t, []profile.Capability{profile.CapScope}, worldSpec{scanFailuresExpected: true}, 4*time.Minute, func(ctx context.Context, t testing.TB, w *world) {
 		// A scan while the registry is down counts failed pulls.
-		w := newWorld(t, p, worldSpec{scanFailuresExpected: true})
-		ctx := within(t, 4*time.Minute)
 		before := w.nodes(ctx)
 		w.publishNode(ctx, "v2")
 		require.NoError(t, w.sb.StopRegistry(ctx))
@@ -39,15 +36,15 @@ func TestRegistryDownDuringScan(t *testing.T) {
 		// Where the containers count is the profile's to say; the
 		// other places must stay 0, so a change either way is caught.
 		wantFailed := 0
-		switch p.Metrics.RegistryDown {
+		switch w.profile.Metrics.RegistryDown {
 		case profile.CountedFailed:
 			wantFailed = len(before)
 		case profile.CountedSkipped:
-			w.requireGauge(md, mSkipped, int64(len(before)), "metrics.registry_down is %q", p.Metrics.RegistryDown)
+			w.requireGauge(md, mSkipped, int64(len(before)), "metrics.registry_down is %q", w.profile.Metrics.RegistryDown)
 		default:
-			t.Logf("profile %s counts a registry-down container nowhere: %s must stay 0", p.Name, p.Metrics.Failed)
+			t.Logf("profile %s counts a registry-down container nowhere: %s must stay 0", w.profile.Name, w.profile.Metrics.Failed)
 		}
-		w.requireGauge(md, mFailed, int64(wantFailed), "while the registry was down (metrics.registry_down is %q)", p.Metrics.RegistryDown)
+		w.requireGauge(md, mFailed, int64(wantFailed), "while the registry was down (metrics.registry_down is %q)", w.profile.Metrics.RegistryDown)
 		w.requireGauge(md, mUpdated, 0)
 		d, err := metricclient.Diff(w.first, md)
 		require.NoError(t, err)

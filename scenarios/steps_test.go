@@ -20,6 +20,17 @@ func within(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
+// forEachWorld runs fn once per selected profile that has caps, as
+// forEachProfile does, in a world made with spec; fn's steps run in ctx,
+// which ends after d (the scenario's deadline, see within).
+func forEachWorld(t *testing.T, caps []harness.Capability, spec worldSpec, d time.Duration, fn func(ctx context.Context, t testing.TB, w *world)) {
+	t.Helper()
+	forEachProfile(t, caps, func(t testing.TB, p harness.Profile) {
+		w := newWorld(t, p, spec)
+		fn(within(t, d), t, w)
+	})
+}
+
 // publishNode publishes node:stable at version, healthy, into w's
 // registry (what most scenarios update the nodes to), failing the test if
 // it cannot.

@@ -10,10 +10,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestShippedProfilesAreValid(t *testing.T) {
+// TestShippedProfiles: every shipped profile is valid and named as it is
+// listed; as JSON, it is valid against the schema and loads back equal.
+// The default profile ships.
+func TestShippedProfiles(t *testing.T) {
 	for name, p := range Profiles() {
 		require.NoError(t, p.Validate(), name)
 		require.Equal(t, name, p.Name)
+		b, err := json.Marshal(p)
+		require.NoError(t, err)
+		require.NoError(t, CheckSchema(b), name)
+		back, err := Parse(b)
+		require.NoError(t, err, name)
+		require.Equal(t, p, back, name)
 	}
 	_, ok := Profiles()[Default]
 	require.True(t, ok, "the default profile ships")

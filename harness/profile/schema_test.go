@@ -13,19 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestShippedProfilesMatchTheSchema: every shipped profile, as JSON, is
-// valid against the schema and loads back equal.
-func TestShippedProfilesMatchTheSchema(t *testing.T) {
-	for name, p := range Profiles() {
-		b, err := json.Marshal(p)
-		require.NoError(t, err)
-		require.NoError(t, CheckSchema(b), name)
-		back, err := Parse(b)
-		require.NoError(t, err, name)
-		require.Equal(t, p, back, name)
-	}
-}
-
 // exampleFiles are the profile files the repository ships as examples.
 func exampleFiles(t *testing.T) []string {
 	files, err := filepath.Glob("../../examples/profiles/*.json")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/engine"
 	"github.com/seatrial-dev/seatrial/harness/images"
+	"github.com/seatrial-dev/seatrial/internal/behaviour"
 	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
@@ -36,9 +38,14 @@ type suite struct {
 	// guard keeps other sandboxes' container removals away from updaters
 	// that cannot bear them (see harness.EngineGuard), this process's and
 	// those of other suites on this host.
-	guard    *harness.EngineGuard
-	tmp      string // holds the metrics server's socket
-	cleanups []func()
+	guard *harness.EngineGuard
+	// behaviourDir is where each world writes its behaviour record
+	// (behaviour.DirEnv; "" writes none), and worlds counts each test
+	// run's worlds (a *atomic.Int32 per testing.TB) to number them.
+	behaviourDir string
+	worlds       sync.Map
+	tmp          string // holds the metrics server's socket
+	cleanups     []func()
 }
 
 // the suite, set once by TestMain before any test runs.
@@ -77,7 +84,7 @@ func run(m *testing.M) int {
 }
 
 func setup(ctx context.Context) (_ *suite, err error) {
-	st := &suite{artifacts: os.Getenv("SEATRIAL_ARTIFACTS")}
+	st := &suite{artifacts: os.Getenv("SEATRIAL_ARTIFACTS"), behaviourDir: os.Getenv(behaviour.DirEnv)}
 	defer func() {
 		if err != nil {
 			st.teardown()

@@ -135,6 +135,9 @@ type world struct {
 	scrapes atomic.Int32
 	// scans counts the scans w.scan triggered (for scrapeAfterScans).
 	scans int64
+	// rec is kept for the world's behaviour record, nil when the run
+	// asked for none (see recordBehaviour).
+	rec *recording
 	// untouched maps a node the scenario's rules keep out of the update
 	// to the words of the failure if the updater stops it anyway (see
 	// keepUntouched).
@@ -213,6 +216,9 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	// Registered after the sandbox's own cleanup, so it runs before it:
 	// artifacts are collected while everything still exists.
 	t.Cleanup(w.writeArtifactsIfFailed)
+	if s.behaviourDir != "" {
+		w.recordBehaviour()
+	}
 
 	w.v1, err = sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v1", Behaviour: appconfig.Healthy})
 	require.NoError(t, err)
@@ -401,7 +407,14 @@ func (w *world) trigger(ctx context.Context) (harness.ScanResult, error) {
 	// The Watcher counts the triggers waiting for an answer: a node
 	// replaced when none is tells a trigger that answered early.
 	w.watcher.Publish(monitor.Event{Kind: monitor.EventScanStarted})
+	var before metricclient.MetricData
+	if w.rec != nil {
+		before = w.registryCounts(ctx)
+	}
 	res, err := w.updater.Scan(ctx)
+	if w.rec != nil {
+		w.rec.addScan(before, w.registryCounts(ctx))
+	}
 	// The engine's event stream can lag the answer: a node the scan
 	// removed must have reached the Watcher before it is judged.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

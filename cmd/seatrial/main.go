@@ -74,6 +74,7 @@ commands after it bring one sandbox up by hand to watch an update happen.`,
 		return badInput("%v (see `%s --help`)", err, c.CommandPath())
 	})
 	root.AddCommand(
+		newDiffCmd(),
 		newDownCmd(),
 		newFaultCmd(),
 		newImagesCmd(),

@@ -185,14 +185,23 @@ func TestBadInput(t *testing.T) {
 		{"fault-engine-unknown-fault", nil, []string{"fault", "--engine", "st-x", "fail call=teleport"}, 2},
 		{"fault-no-rule", nil, []string{"fault", "st-x"}, 2},
 		{"images-unknown-subcommand", nil, []string{"images", "push"}, 2},
+		{"diff-unknown-profile", nil, []string{"diff", "reference", "nope"}, 2},
+		{"diff-same-profile", nil, []string{"diff", "reference", "reference"}, 2},
+		{"diff-same-image", nil, []string{"diff", "reference", "--image-a", "seatrial/x:1", "--image-b", "seatrial/x:1"}, 2},
+		{"diff-one-image", nil, []string{"diff", "reference", "--image-a", "seatrial/x:1"}, 2},
+		{"diff-profiles-and-images", nil, []string{"diff", "reference", "watchtower-1.7.1", "--image-a", "seatrial/x:1", "--image-b", "seatrial/x:2"}, 2},
+		{"diff-bad-tolerance", nil, []string{"diff", "reference", "watchtower-1.7.1", "--time-tolerance", "-5%"}, 2},
+		{"diff-bad-repeat", nil, []string{"diff", "reference", "watchtower-1.7.1", "--repeat", "0"}, 2},
+		{"diff-focus-matches-nothing", nil, []string{"diff", "reference", "watchtower-1.7.1", "--focus", "NoSuchScenario"}, 2},
+		{"diff-image-absent", nil, []string{"diff", "reference", "--image-a", "seatrial/no-such-image:1", "--image-b", "seatrial/no-such-image:2"}, 2},
 		{"no-engine", []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}, []string{"ls"}, 1},
 		{"engine-too-old", []string{"DOCKER_HOST=" + old130}, []string{"ls"}, 1},
 		{"engine-api-1.40", []string{"DOCKER_HOST=" + old140}, []string{"up"}, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if strings.HasSuffix(c.name, "-unknown-sandbox") {
-				// Looking a sandbox up asks the engine.
+			if strings.HasSuffix(c.name, "-unknown-sandbox") || c.name == "diff-image-absent" {
+				// Looking a sandbox (or an image) up asks the engine.
 				testenv.NeedsEngine(t)
 			}
 			t.Parallel()

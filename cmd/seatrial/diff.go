@@ -78,7 +78,7 @@ noisy behaviour matters.
 
 --json writes the findings for machines; --out DIR gets, per scenario,
 the timelines of A's and B's first runs one above the other (HTML, no
-network needed). Exits 1 if anything differed (noise aside), 0 if
+network needed), and the behaviour records compared (records/). Exits 1 if anything differed (noise aside), 0 if
 nothing did, 2 on bad input.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,7 +95,7 @@ nothing did, 2 on bad input.`,
 	fl.StringVar(&f.tolerance, "time-tolerance", "50%", "how much slower one side must be on every repeat for a time to converge to differ")
 	fl.DurationVar(&f.slack, "time-slack", time.Second, "a time to converge differing by less than this never counts, whatever the tolerance")
 	fl.StringVar(&f.json, "json", "", "also write the findings as JSON to this file")
-	fl.StringVar(&f.out, "out", "", "write the timeline pictures here (default: a new temp dir, named at the end)")
+	fl.StringVar(&f.out, "out", "", "write the timeline pictures and the behaviour records (records/) here (default: a new temp dir, named at the end)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Minute, "go test -timeout")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "also print every line the scenarios log")
 	return cmd
@@ -228,8 +228,19 @@ func runDiff(ctx context.Context, args []string, f diffFlags, stdout, stderr io.
 		return badInput("no Scenario/profile pair matches --focus %q --skip %q: the scenarios are %s, the profiles %s", f.focus, f.skip, strings.Join(short, ", "), strings.Join(profiles, ", "))
 	}
 
-	records := filepath.Join(work, "records")
-	if err := os.Mkdir(records, 0o755); err != nil {
+	out := f.out
+	if out == "" {
+		if out, err = os.MkdirTemp("", "seatrial-diff-"); err != nil {
+			return err
+		}
+	}
+	// The records stay beside the pictures, for a look at what was
+	// compared.
+	records := filepath.Join(out, "records")
+	if err := os.RemoveAll(records); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(records, 0o755); err != nil {
 		return err
 	}
 	env := append(os.Environ(), "TESTCONTAINERS_RYUK_DISABLED=true", "SEATRIAL_PROFILES="+a.arg+","+b.arg, behaviour.DirEnv+"="+records)
@@ -272,18 +283,12 @@ func runDiff(ctx context.Context, args []string, f diffFlags, stdout, stderr io.
 	findings := behaviourdiff.Compare(sideA, sideB, behaviourdiff.Options{TimeTolerance: tol, TimeSlack: f.slack})
 	fmt.Fprintln(stdout)
 	behaviourdiff.Write(stdout, sideA, sideB, findings)
-	out := f.out
-	if out == "" {
-		if out, err = os.MkdirTemp("", "seatrial-diff-timelines-"); err != nil {
-			return err
-		}
-	}
 	n, err := writeTimelines(out, records, recs, a, b)
 	if err != nil {
 		return err
 	}
 	if n > 0 {
-		fmt.Fprintf(stdout, "timelines of A's and B's first runs, one above the other: %s (%d files)\n", out, n)
+		fmt.Fprintf(stdout, "timelines of A's and B's first runs, one above the other: %s (%d files; the records in records/)\n", out, n)
 	}
 	fmt.Fprintf(stdout, "wall time %s\n", time.Since(start).Round(time.Second))
 	if f.json != "" {

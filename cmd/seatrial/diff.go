@@ -58,7 +58,7 @@ func newDiffCmd() *cobra.Command {
 result; the registry's requests per scan (manifest HEAD and GET, blob
 GET); the updater's metric deltas; each node's engine events in order,
 without ids, names or times ("kill(SIGRTMIN+3) → die → rename → create →
-start → destroy"), and what its app unit reached in each container; the
+start → destroy"), and which of its containers had the app unit fail; the
 sandbox's image events; and each scan's time to converge (from the
 trigger to the later of its answer and the nodes' last change), compared
 with --time-tolerance and --time-slack.
@@ -72,7 +72,8 @@ PROFILE-a and PROFILE-b in the scenarios' names. --focus, --skip and
 A behaviour that each side showed the same way on every repeat, and the
 two differently, is a difference. One that varied between a side's
 repeats is noise, shown with how often each value was seen ("2/2 vs
-1/2") and never a failure. Two repeats is the default: the fewest that
+1/2") and never a failure. A side's failed runs are left out of the
+behaviours when another of its runs passed (the flaky result is noise). Two repeats is the default: the fewest that
 tell a difference from noise, at twice one run's cost; raise it when a
 noisy behaviour matters.
 

@@ -1,7 +1,7 @@
 // Package behaviour is the machine-readable record of what an updater did
 // in one scenario's world: the registry requests of each scan, the
-// updater's metric deltas, each node's engine events and app unit states
-// with ids, names and times left out, and how long each scan took to
+// updater's metric deltas, each node's engine events and app unit
+// failures with ids, names and times left out, and how long each scan took to
 // converge. A scenario's world writes one per world when DirEnv names a
 // directory; `seatrial diff` reads them from two runs and compares them
 // (package behaviourdiff).
@@ -47,9 +47,10 @@ type Record struct {
 	// kind, a kill's signal by name, a die's exit code when not 0
 	// ("create", "kill(SIGRTMIN+3)", "die(137)").
 	Nodes map[string][]string `json:"nodes"`
-	// Units maps a node to what its app unit reached in each of its
-	// containers, in order of their creation ("active", "active+failed",
-	// "-" for never active).
+	// Units maps a node to the containers, by their place in the order
+	// of the node's containers ("container 2"), whose app unit failed.
+	// Only failures: whether a unit's earlier states were seen depends on
+	// when the Watcher attached to the container, a failure does not.
 	Units map[string][]string `json:"units"`
 	// Images are the engine's image events of the sandbox's registry in
 	// order, by kind only (pull, tag, untag, delete, push).
@@ -107,7 +108,7 @@ func (r *Record) FromTimeline(events []monitor.Event, appUnit string) {
 	r.Units = map[string][]string{}
 	// Containers of a node, in order of their first event.
 	ord := map[string]map[string]int{}
-	reached := map[string][]map[string]bool{}
+	failed := map[string]map[int]bool{}
 	container := func(node, id string) int {
 		if ord[node] == nil {
 			ord[node] = map[string]int{}
@@ -116,7 +117,6 @@ func (r *Record) FromTimeline(events []monitor.Event, appUnit string) {
 		if !ok {
 			i = len(ord[node])
 			ord[node][id] = i
-			reached[node] = append(reached[node], map[string]bool{})
 		}
 		return i
 	}
@@ -135,26 +135,15 @@ func (r *Record) FromTimeline(events []monitor.Event, appUnit string) {
 			if w := word(ev); w != "" {
 				r.Nodes[ev.Node] = append(r.Nodes[ev.Node], w)
 			}
-		case strings.HasPrefix(string(ev.Kind), "unit.") && ev.Unit == appUnit:
+		case ev.Kind == monitor.EventUnitFailed && ev.Unit == appUnit:
 			i := container(ev.Node, ev.ContainerID)
-			switch ev.State {
-			case "active", "failed":
-				reached[ev.Node][i][ev.State] = true
+			if failed[ev.Node] == nil {
+				failed[ev.Node] = map[int]bool{}
 			}
-		}
-	}
-	for node, cs := range reached {
-		for _, c := range cs {
-			var states []string
-			for _, s := range []string{"active", "failed"} {
-				if c[s] {
-					states = append(states, s)
-				}
+			if !failed[ev.Node][i] {
+				failed[ev.Node][i] = true
+				r.Units[ev.Node] = append(r.Units[ev.Node], fmt.Sprintf("container %d failed", i+1))
 			}
-			if len(states) == 0 {
-				states = []string{"-"}
-			}
-			r.Units[node] = append(r.Units[node], strings.Join(states, "+"))
 		}
 	}
 	// The scans' times. A scan's window ends where the next begins.

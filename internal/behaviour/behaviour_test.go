@@ -42,10 +42,12 @@ func TestFromTimeline(t *testing.T) {
 		{Kind: monitor.EventScanAnswered, Time: at(1700)},
 		unit(1800, "new", "activating", false),
 		unit(2500, "new", "active", false),
-		unit(2600, "new", "failed", false),
+		unit(2600, "old", "failed", false),
+		unit(2700, "new", "failed", false),
+		unit(2800, "new", "failed", false),
 	}
 	// Another unit's state is not the app's.
-	events[len(events)-1].Unit = "other.service"
+	events[len(events)-3].Unit = "other.service"
 	var r Record
 	r.Scans = []Scan{{Requests: map[string]float64{"manifest HEAD": 1}}}
 	r.FromTimeline(events, app)
@@ -53,8 +55,8 @@ func TestFromTimeline(t *testing.T) {
 	if !reflect.DeepEqual(r.Nodes["controller"], want) {
 		t.Errorf("controller's events %q, want %q", r.Nodes["controller"], want)
 	}
-	if got := r.Units["controller"]; !reflect.DeepEqual(got, []string{"active", "active"}) {
-		t.Errorf("units %q, want active in both containers", got)
+	if got := r.Units["controller"]; !reflect.DeepEqual(got, []string{"container 2 failed"}) {
+		t.Errorf("units %q, want the second container's app unit failed", got)
 	}
 	if !reflect.DeepEqual(r.Images, []string{"pull"}) {
 		t.Errorf("images %q", r.Images)

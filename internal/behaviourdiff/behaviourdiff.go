@@ -84,6 +84,9 @@ type Finding struct {
 	A      string `json:"a"`
 	B      string `json:"b"`
 	Counts string `json:"counts,omitempty"`
+	// Note says when the behaviour was compared over fewer runs than
+	// were made: a side's failed runs are left out when others passed.
+	Note string `json:"note,omitempty"`
 }
 
 // key is one compared behaviour of a scenario's world.
@@ -181,7 +184,7 @@ func flatten(r behaviour.Record) map[key]string {
 		out[key{KindEvents, "node " + node}] = strings.Join(seq, " → ")
 	}
 	for node, us := range r.Units {
-		out[key{KindUnits, "node " + node + " (per container)"}] = strings.Join(us, ", ")
+		out[key{KindUnits, "node " + node}] = strings.Join(us, ", ")
 	}
 	if len(r.Images) > 0 {
 		out[key{KindImages, "sandbox registry's images"}] = strings.Join(r.Images, " → ")
@@ -201,7 +204,35 @@ func absent(k key) string {
 
 func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
+// passed leaves out a side's failed runs when some of its runs passed: a
+// run that failed (an updater that exited at start) ended its world
+// early, and what it did not get to do is not a behaviour. The flaky
+// result is a finding of its own. It says how many runs are left, and
+// whether any was left out.
+func passed(recs []behaviour.Record) ([]behaviour.Record, bool) {
+	ok := slices.DeleteFunc(slices.Clone(recs), func(r behaviour.Record) bool { return r.Failed })
+	if len(ok) == 0 || len(ok) == len(recs) {
+		return recs, false
+	}
+	return ok, true
+}
+
 func compareWorld(sc, prefix string, ra, rb []behaviour.Record, o Options) []Finding {
+	na, nb := len(ra), len(rb)
+	ra, leftA := passed(ra)
+	rb, leftB := passed(rb)
+	note := ""
+	if leftA || leftB {
+		note = fmt.Sprintf("over the passing runs: %d of %d vs %d of %d", len(ra), na, len(rb), nb)
+	}
+	out := compareRecords(sc, prefix, ra, rb, o)
+	for i := range out {
+		out[i].Note = note
+	}
+	return out
+}
+
+func compareRecords(sc, prefix string, ra, rb []behaviour.Record, o Options) []Finding {
 	fa, fb := make([]map[key]string, len(ra)), make([]map[key]string, len(rb))
 	keys := map[key]bool{}
 	for i, r := range ra {
@@ -381,6 +412,9 @@ func Write(w io.Writer, a, b Side, fs []Finding) {
 		}
 		if f.Counts != "" {
 			fmt.Fprintf(w, "             seen  %s\n", f.Counts)
+		}
+		if f.Note != "" {
+			fmt.Fprintf(w, "             note  %s\n", f.Note)
 		}
 	}
 	n := Differences(fs)

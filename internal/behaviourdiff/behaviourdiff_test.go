@@ -110,3 +110,26 @@ func TestFlakyResultIsNoise(t *testing.T) {
 		t.Errorf("%+v", fs)
 	}
 }
+
+// A side's failed run (an updater that exited at start) is left out of
+// the behaviours when another run passed, and the findings say so.
+func TestFailedRunLeftOut(t *testing.T) {
+	a := side("a", "pass", rec("a", 2, 0, 1, "SIGTERM"), rec("a", 2, 0, 1, "SIGTERM"))
+	early := rec("b", 0, 0, 0, "SIGTERM")
+	early.Failed, early.Scans, early.Nodes = true, nil, nil
+	b := side("b", "fail", early, rec("b", 4, 0, 1, "SIGTERM"))
+	b.Results["NoOpScan"] = Result{Status: "fail", Runs: 2, Failures: 1}
+	fs := Compare(a, b, opts)
+	var heads *Finding
+	for i, f := range fs {
+		if f.What == "scan 1: manifest HEAD" {
+			heads = &fs[i]
+		}
+	}
+	if heads == nil || heads.Verdict != Differs || heads.B != "4" || heads.Note != "over the passing runs: 2 of 2 vs 1 of 2" {
+		t.Fatalf("manifest HEADs: %+v (all: %+v)", heads, fs)
+	}
+	if len(fs) != 2 || fs[0].Kind != KindResult || fs[0].Verdict != Noise {
+		t.Errorf("want the flaky result as noise and the HEADs: %+v", fs)
+	}
+}

@@ -25,6 +25,9 @@ type recording struct {
 	start time.Time
 	mu    sync.Mutex
 	scans []map[string]float64
+	// spent is what the registry's reads cost the scans, in all (the
+	// record's cost to the scenario, logged with it).
+	spent time.Duration
 }
 
 // recordBehaviour starts w's recording, and writes the record when the
@@ -41,6 +44,12 @@ func (w *world) recordBehaviour() {
 // (a few milliseconds: no other sandbox is read, as the metrics server
 // would).
 func (w *world) registryCounts(ctx context.Context) metricclient.MetricData {
+	start := time.Now()
+	defer func() {
+		w.rec.mu.Lock()
+		w.rec.spent += time.Since(start)
+		w.rec.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.sb.RegistryMetricsURL(), nil)
@@ -78,6 +87,7 @@ func (r *recording) addScan(before, after metricclient.MetricData) {
 // writeBehaviour writes the world's behaviour record into the run's
 // directory.
 func (w *world) writeBehaviour() {
+	start := time.Now()
 	r := behaviour.Record{
 		Test: w.t.Name(), Scenario: behaviour.Pair(w.t.Name(), w.profile.Name), Profile: w.profile.Name,
 		World: w.rec.world, Started: w.rec.start, Failed: w.t.Failed(), Metrics: map[string]float64{},
@@ -126,5 +136,11 @@ func (w *world) writeBehaviour() {
 	}
 	if err := behaviour.Write(s.behaviourDir, r, events); err != nil {
 		w.t.Logf("behaviour record: %v", err)
+		return
 	}
+	w.rec.mu.Lock()
+	spent := w.rec.spent
+	w.rec.mu.Unlock()
+	w.t.Logf("behaviour record of world %d: %d scans, %d events; the registry's reads cost the scans %s, writing it %s",
+		r.World, len(r.Scans), len(events), spent.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }

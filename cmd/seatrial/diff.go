@@ -36,6 +36,14 @@ import (
 // selection (both sides run side by side), so more is left to --repeat.
 const defaultDiffRepeats = 2
 
+// defaultTimeSlack is the smallest difference of a time to converge that
+// counts. A no-op scan takes 0.1 s on the reference and 1 to 3 s on
+// watchtower 1.7.1 (it pulls each image): 1 s of slack hid that
+// (measured: 0.1 s against 1.0 s at best); half of it still keeps a
+// scan's scheduling jitter on a loaded 2-core machine (tenths of a
+// second) out.
+const defaultTimeSlack = 500 * time.Millisecond
+
 type diffFlags struct {
 	imageA, imageB    string
 	focus, skip, caps string
@@ -94,7 +102,7 @@ nothing did, 2 on bad input.`,
 	fl.StringVar(&f.caps, "capability", "", "compare only the scenarios that need one of these capabilities, comma separated")
 	fl.IntVar(&f.repeat, "repeat", defaultDiffRepeats, "runs of each side: a behaviour that varies between them is noise, not a difference")
 	fl.StringVar(&f.tolerance, "time-tolerance", "50%", "how much slower one side must be on every repeat for a time to converge to differ")
-	fl.DurationVar(&f.slack, "time-slack", time.Second, "a time to converge differing by less than this never counts, whatever the tolerance")
+	fl.DurationVar(&f.slack, "time-slack", defaultTimeSlack, "a time to converge differing by less than this never counts, whatever the tolerance")
 	fl.StringVar(&f.json, "json", "", "also write the findings as JSON to this file")
 	fl.StringVar(&f.out, "out", "", "write the timeline pictures and the behaviour records (records/) here (default: a new temp dir, named at the end)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Minute, "go test -timeout")

@@ -45,7 +45,7 @@ func TestDiffChangedImage(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "diff.json")
 	out := t.TempDir()
 	f := diffFlags{pkg: "./scenarios", imageA: ref.Ref, imageB: changed, focus: "NoOpScan", repeat: defaultDiffRepeats,
-		tolerance: "50%", slack: time.Second, json: report, out: out, timeout: 15 * time.Minute}
+		tolerance: "50%", slack: defaultTimeSlack, json: report, out: out, timeout: 15 * time.Minute}
 	err = runDiff(ctx, []string{"reference"}, f, &stdout, &stderr)
 	t.Log(stdout.String(), stderr.String())
 	require.Equal(t, exitError(exitFailure), err, "seatrial diff found no difference")

@@ -34,12 +34,7 @@ test: vet test-no-engine images
 # given (PKGS=./harness). GOFLAGS reaches go list and go test alike.
 PKGS ?= $(shell $(GO) list ./...)
 
-# One package at a time, each alone: an updater without
-# tolerates-engine-churn (watchtower v1.7.1) fails when containers
-# elsewhere on the engine are removed during its start or scan; inside the
-# scenario suite an EngineGuard keeps removals away from it, but tests of
-# other packages run as other processes (the CLI's tests start a watchtower
-# sandbox too).
+# One package at a time.
 #
 # Each package's go test runs under bin/leftovers, which fails it if it
 # left seatrial objects behind (containers, networks, volumes, images

@@ -200,8 +200,6 @@ func (c *Cluster) start(ctx context.Context, spec ClusterSpec) (err error) {
 		if err != nil {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 			defer cancel()
-			release := c.e.guard.churn()
-			defer release()
 			for _, n := range c.nodes {
 				_ = n.remove(cctx)
 			}

@@ -33,8 +33,14 @@ const (
 // DOCKER_HOST=tcp://<proxy>:2375 and no engine socket, so every call it
 // makes passes the proxy, which records it and, by rule
 // (Sandbox.InjectEngineFault), refuses API versions, fails calls, answers
-// 503, drops connections or delays. Off by default: the proxy is one more
-// container and one more hop, and only engine-fault scenarios need it.
+// 503, drops connections or delays. The proxy shows the updater only its
+// sandbox's containers in a container list (its view: see
+// fixtures/engineproxy/proxy.View).
+//
+// Off by default: the proxy is one more container and one more hop, and
+// only engine-fault scenarios and updaters that cannot bear other
+// containers coming and going need it. StartUpdater adds it by itself for
+// a profile without CapToleratesEngineChurn.
 func WithEngineProxy() Option { return func(c *sandboxConfig) { c.engineProxy = true } }
 
 // EngineProxy is a sandbox's running engine proxy.
@@ -62,7 +68,9 @@ func startEngineProxy(ctx context.Context, e partEnv, set *images.Set) (*EngineP
 		e.tcLogger(),
 		testcontainers.WithName(name),
 		testcontainers.WithLabels(e.desc.Labels(labels.RoleEngineProxy)),
-		testcontainers.WithCmd("--listen-tcp", ":"+engineProxyAPIPort, "--control", ":9375"),
+		// The view: the sandbox's containers alone, as if the engine
+		// were the sandbox's own.
+		testcontainers.WithCmd("--listen-tcp", ":"+engineProxyAPIPort, "--control", ":9375", "--view-label", labels.Sandbox+"="+e.desc.ID),
 		testcontainers.WithExposedPorts(engineProxyControlPort),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.NetworkMode = container.NetworkMode(e.desc.ID)

@@ -23,8 +23,8 @@ var ErrNoSandbox = errors.New("no such sandbox")
 // descriptor alone: the registry's and the updater API's addresses, the
 // updater's whole profile and token file, the clusters and their nodes.
 //
-// The options WithImages (needed by Publish), WithLog, WithStateDir and
-// WithEngineGuard apply; the others are ignored. Closing the returned
+// The options WithImages (needed by Publish), WithLog and WithStateDir
+// apply; the others are ignored. Closing the returned
 // sandbox removes it; a caller that only looks at it simply drops it. An
 // id that matches nothing is an error wrapping ErrNoSandbox that lists the
 // sandboxes that exist; a sandbox whose labels cannot be read whole is an
@@ -51,7 +51,7 @@ func OpenSandbox(ctx context.Context, cli *client.Client, id string, opts ...Opt
 	if d.Registry.Container == nil {
 		return nil, fmt.Errorf("sandbox %s has no registry container: it is half made or half removed; remove it with `seatrial down %s`", id, id)
 	}
-	sb := &Sandbox{desc: d, cli: cli, images: cfg.images, log: cfg.log, guard: cfg.guard}
+	sb := &Sandbox{desc: d, cli: cli, images: cfg.images, log: cfg.log}
 	sb.registry = &Registry{cli: cli, netnsID: d.NetNS.ID, id: d.Registry.Container.ID, port: d.Registry.Port(), caPEM: []byte(d.Registry.CA)}
 	sb.stateDir = findStateDir(cfg.stateRoot, d)
 	e := sb.env()

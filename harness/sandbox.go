@@ -50,7 +50,6 @@ type Sandbox struct {
 	ownCli bool
 	images *images.Set
 	log    io.Writer
-	guard  *EngineGuard
 	// stateDir holds what must live on the host for the sandbox's lifetime
 	// (the updater's token file); it is removed with the sandbox.
 	stateDir string
@@ -67,13 +66,11 @@ type Sandbox struct {
 }
 
 // partEnv is what a sandbox's parts need of it: the engine, the
-// descriptor their labels are encoded from, the guard, and where progress
-// goes.
+// descriptor their labels are encoded from, and where progress goes.
 type partEnv struct {
-	cli   *client.Client
-	desc  descriptor.Sandbox
-	guard *EngineGuard
-	log   io.Writer
+	cli  *client.Client
+	desc descriptor.Sandbox
+	log  io.Writer
 }
 
 func (e partEnv) logf(format string, args ...any) { fmt.Fprintf(e.log, format+"\n", args...) }
@@ -89,7 +86,7 @@ func (e partEnv) tcLogger() testcontainers.LoggerOption {
 }
 
 func (sb *Sandbox) env() partEnv {
-	return partEnv{cli: sb.cli, desc: sb.desc, guard: sb.guard, log: sb.log}
+	return partEnv{cli: sb.cli, desc: sb.desc, log: sb.log}
 }
 
 type sandboxConfig struct {
@@ -100,7 +97,6 @@ type sandboxConfig struct {
 	images    *images.Set
 	log       io.Writer
 	stateRoot string
-	guard     *EngineGuard
 	apiPort   int
 	// engineProxy: put the engine proxy between updater and engine
 	// (WithEngineProxy).
@@ -158,12 +154,21 @@ func WithLog(w io.Writer) Option { return func(c *sandboxConfig) { c.log = w } }
 // the default is $XDG_RUNTIME_DIR/seatrial or the temp dir.
 func WithStateDir(dir string) Option { return func(c *sandboxConfig) { c.stateRoot = dir } }
 
-// WithUpdaterAPIPort sets the port of the updater's API inside the
-// sandbox's network namespace, which the namespace's holder publishes when
-// it is made (before any updater starts): the port of the profile whose
-// updater the sandbox will run (profile.API.Port). The default is
-// profile.DefaultAPIPort.
-func WithUpdaterAPIPort(port int) Option { return func(c *sandboxConfig) { c.apiPort = port } }
+// WithUpdaterProfile makes the sandbox for p's updater. The namespace's
+// holder publishes p's API port (api.port) when it is made, before any
+// updater starts; it cannot change afterwards. And an updater that cannot
+// bear other containers coming and going on the engine (p lacks
+// CapToleratesEngineChurn) gets the engine proxy, whose view shows it only
+// the sandbox's containers (see WithEngineProxy). Without this option the
+// sandbox publishes profile.DefaultAPIPort and has no engine proxy.
+func WithUpdaterProfile(p Profile) Option {
+	return func(c *sandboxConfig) {
+		c.apiPort = p.API.Port
+		if !p.Has(profile.CapToleratesEngineChurn) {
+			c.engineProxy = true
+		}
+	}
+}
 
 // WithPlainHTTPRegistry makes the sandbox's registry speak plain HTTP
 // instead of TLS (the default, with a CA made for the sandbox), for an
@@ -208,7 +213,6 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 		cli:    cfg.cli,
 		images: cfg.images,
 		log:    cfg.log,
-		guard:  cfg.guard,
 	}
 	if sb.desc.ID == "" {
 		sb.desc.ID = NewID()
@@ -236,9 +240,7 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	// Leftovers of dead owners go first. This is housekeeping, not the
 	// job at hand: parallel sandboxes prune at the same time, and one that
 	// finds another already removing a leftover must not fail for it.
-	release := sb.guard.churn()
 	removed, perr := Prune(ctx, sb.cli)
-	release()
 	if perr != nil {
 		sb.logf("prune leftovers (continuing): %v", perr)
 	} else {
@@ -435,9 +437,7 @@ func (sb *Sandbox) Remove(ctx context.Context) (Removed, error) {
 	sb.mu.Lock()
 	sb.closed = true
 	sb.mu.Unlock()
-	release := sb.guard.churn()
 	r, err := removeSandbox(ctx, sb.cli, sb.desc.ID)
-	release()
 	if sb.stateDir != "" {
 		if rerr := os.RemoveAll(sb.stateDir); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("remove state dir: %w", rerr))

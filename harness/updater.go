@@ -51,10 +51,9 @@ type UpdaterOptions struct {
 var updaterReady = readiness{bound: time.Minute, first: 20 * time.Millisecond, longest: time.Second}
 
 // Updater is a sandbox's running updater. It holds what it needs (the
-// engine, the guard, its scope) rather than its sandbox.
+// engine, its scope) rather than its sandbox.
 type Updater struct {
 	cli       *client.Client
-	guard     *EngineGuard
 	scope     string // the sandbox id, which --scope is set to
 	profile   Profile
 	id        string
@@ -104,7 +103,14 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 	if p.API.Port != published {
 		// The namespace's holder published its ports when the sandbox
 		// was made; they cannot change afterwards.
-		return nil, fmt.Errorf("updater profile %s: api.port is %d, but sandbox %s publishes the updater API on %d: make the sandbox with harness.WithUpdaterAPIPort(%d) (seatrial up does so for its --profile)", p.Name, p.API.Port, sb.desc.ID, published, p.API.Port)
+		return nil, fmt.Errorf("updater profile %s: api.port is %d, but sandbox %s publishes the updater API on %d: make the sandbox with harness.WithUpdaterProfile (seatrial up does so for its --profile)", p.Name, p.API.Port, sb.desc.ID, published)
+	}
+	if !p.Has(profile.CapToleratesEngineChurn) && sb.engineProxy == nil {
+		// It inspects every container on the engine, and fails when one
+		// elsewhere goes between its list and its inspect; on a shared
+		// engine they go all the time. Through the proxy's view it lists
+		// only its sandbox's, as on an engine of its own.
+		return nil, fmt.Errorf("updater profile %s lacks %s, so it must reach the engine through the sandbox's engine proxy, and sandbox %s has none: make the sandbox with harness.WithUpdaterProfile (seatrial up does so for its --profile)", p.Name, profile.CapToleratesEngineChurn, sb.desc.ID)
 	}
 	if sb.engineProxy != nil {
 		o.engineHost = sb.engineProxy.apiHost
@@ -125,7 +131,6 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 	_, _ = rand.Read(tok[:])
 	u := &Updater{
 		cli:       e.cli,
-		guard:     e.guard,
 		scope:     e.desc.ID,
 		profile:   p,
 		apiURL:    e.desc.UpdaterAPI,
@@ -140,10 +145,6 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 	if err := os.WriteFile(u.tokenFile, []byte(u.token), 0o600); err != nil {
 		return nil, fmt.Errorf("write updater token: %w", err)
 	}
-	// Held until the API answers: an updater that cannot bear churn
-	// lists the engine's containers as it starts.
-	release := u.guard.forUpdater(p)
-	defer release()
 	env := map[string]string{p.API.Token.Env: u.token}
 	if p.DockerAPI.Mode == profile.DockerAPIInject {
 		// An updater that asks for a fixed old version by default
@@ -209,7 +210,6 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 func openUpdater(e partEnv, d descriptor.Updater) (*Updater, error) {
 	u := &Updater{
 		cli:       e.cli,
-		guard:     e.guard,
 		scope:     e.desc.ID,
 		profile:   d.Profile,
 		id:        d.Container.ID,
@@ -299,19 +299,7 @@ func (u *Updater) Scan(ctx context.Context, images ...string) (ScanResult, error
 		}
 		path += "?" + q.Encode()
 	}
-	release := u.guard.forUpdater(u.profile)
-	defer release()
 	return u.trigger(ctx, path)
-}
-
-// TriggerWhileScanning sends a scan trigger without holding the engine
-// guard: it is for a trigger sent while another scan runs, which the
-// updater should skip or queue, and the running scan holds the guard
-// already (holding it again could wait on another sandbox's exclusive
-// hold until the running scan is over, and the trigger would no longer
-// race it).
-func (u *Updater) TriggerWhileScanning(ctx context.Context) (ScanResult, error) {
-	return u.trigger(ctx, u.profile.Trigger.Path)
 }
 
 // trigger sends the profile's trigger request to path.

@@ -39,7 +39,7 @@ func TestConcurrentScanTrigger(t *testing.T) {
 		_, err := underway.wait(ctx)
 		require.NoError(t, err, "the first scan never began replacing a node")
 
-		second, err := w.updater.TriggerWhileScanning(ctx)
+		second, err := w.updater.Scan(ctx)
 		require.NoError(t, err)
 		require.True(t, second.Skipped(w.profile), "the second trigger's answer %d does not say it was skipped (the profile's trigger.busy_statuses %v, busy_body %q): %s", second.Status, w.profile.Trigger.BusyStatuses, w.profile.Trigger.BusyBody, second.Body)
 

@@ -35,10 +35,6 @@ type suite struct {
 	// image is not on the engine and may not be pulled.
 	absent    map[string]string
 	artifacts string // root for failure artifacts; "" means per-test temp dir
-	// guard keeps other sandboxes' container removals away from updaters
-	// that cannot bear them (see harness.EngineGuard), this process's and
-	// those of other suites on this host.
-	guard *harness.EngineGuard
 	// behaviourDir is where each world writes its behaviour record
 	// (behaviour.DirEnv; "" writes none), and worlds counts each test
 	// run's worlds (a *atomic.Int32 per testing.TB) to number them.
@@ -94,9 +90,6 @@ func setup(ctx context.Context) (_ *suite, err error) {
 		return nil, err
 	}
 	if st.cli, err = engine.Connect(ctx); err != nil {
-		return nil, err
-	}
-	if st.guard, err = harness.NewHostEngineGuard(harness.StateRoot()); err != nil {
 		return nil, err
 	}
 	removed, err := harness.Prune(ctx, st.cli)

@@ -91,7 +91,7 @@ func forEachVariant(t *testing.T, caps []harness.Capability, vs []variant, fn fu
 
 // sandboxOptions are the options of every sandbox the suite makes.
 func (st *suite) sandboxOptions(t testing.TB) []harness.Option {
-	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images), harness.WithEngineGuard(st.guard)}
+	return []harness.Option{harness.WithTest(t), harness.WithClient(st.cli), harness.WithImages(st.images)}
 }
 
 // worldSpec is what a scenario needs started.
@@ -177,7 +177,7 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
-	opts := append(append(s.sandboxOptions(t), harness.WithUpdaterAPIPort(p.API.Port)), spec.sandbox...)
+	opts := append(append(s.sandboxOptions(t), harness.WithUpdaterProfile(p)), spec.sandbox...)
 	if len(spec.engineRules) > 0 {
 		opts = append(opts, harness.WithEngineProxy())
 	}

@@ -120,8 +120,9 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 		harness.WithImages(set),
 		// A person's sandbox outlives this process: prune leaves it.
 		harness.WithOwnerKind(labels.OwnerPerson),
-		// The namespace publishes the profile's API port when it is made.
-		harness.WithUpdaterAPIPort(profile.API.Port),
+		// The namespace publishes the profile's API port when it is
+		// made; an updater that cannot bear churn gets the engine proxy.
+		harness.WithUpdaterProfile(profile),
 	}
 	if f.engineProxy {
 		opts = append(opts, harness.WithEngineProxy())

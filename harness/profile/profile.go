@@ -39,9 +39,11 @@ const (
 	// (a 429 alone is not enough: the scenario checks the count).
 	CapSkipBusyScan Capability = "skip-busy-scan"
 	// CapToleratesEngineChurn: containers elsewhere on the engine being
-	// created or removed while a scan runs do not break the scan. A
-	// profile without it is run alone on the engine by the scenario
-	// suite, so other sandboxes' churn cannot fail its scenarios.
+	// created or removed while a scan runs do not break the scan. An
+	// updater without it reaches the engine through seatrial's engine
+	// proxy, whose view shows it only its sandbox's containers
+	// (harness.WithUpdaterProfile), so other sandboxes' churn cannot fail
+	// its scenarios.
 	CapToleratesEngineChurn Capability = "tolerates-engine-churn"
 	// CapConfigPreserved: the recreated container has the old one's
 	// configuration (inspect), except the image, the id, timestamps,

@@ -120,7 +120,7 @@ func Live(ctx context.Context, p profile.Profile, opts ...Option) (rep Report, e
 	if err := p.Validate(); err != nil {
 		return rep, fmt.Errorf("profile %s: %w", p.Name, err)
 	}
-	sbOpts := []harness.Option{harness.WithUpdaterAPIPort(p.API.Port)}
+	sbOpts := []harness.Option{harness.WithUpdaterProfile(p)}
 	if cfg.cli != nil {
 		sbOpts = append(sbOpts, harness.WithClient(cfg.cli))
 	}

@@ -179,8 +179,7 @@ func take(ctx context.Context, cli *client.Client, stateRoot string) (*snapshot,
 	}
 	for _, e := range ents {
 		if !e.IsDir() {
-			// Not a sandbox's: the host engine guard's lock file
-			// (harness.NewHostEngineGuard) lives beside the state dirs.
+			// Not a sandbox's: NewSandbox makes a directory.
 			continue
 		}
 		p := filepath.Join(stateRoot, e.Name())

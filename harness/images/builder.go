@@ -286,7 +286,7 @@ func removeStaleTemps(dir string) {
 // build assembles the image called imgName; tmp is scratch space.
 func (b *builder) build(ctx context.Context, imgName, h, tmp string) (v1.Image, error) {
 	switch imgName {
-	case Registry, Watchtower, RefUpdater, EngineProxy, FaultProxy:
+	case Registry, Watchtower, RefUpdater, EngineProxy, FaultProxy, TokenIssuer:
 		return b.buildGoImage(ctx, imgName, h, tmp)
 	case App:
 		return b.buildApp(ctx, h, tmp)

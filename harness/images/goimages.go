@@ -105,6 +105,8 @@ func (b *builder) goImageSpec(imgName string) (goImage, error) {
 		return b.ownProgram(EngineProxy, "2375/tcp", "9375/tcp"), nil
 	case FaultProxy:
 		return b.ownProgram(FaultProxy), nil
+	case TokenIssuer:
+		return b.ownProgram(TokenIssuer), nil
 	}
 	return goImage{}, fmt.Errorf("no Go image called %q", imgName)
 }

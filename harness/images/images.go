@@ -41,14 +41,17 @@ const (
 	// FaultProxy is the registry fault proxy a sandbox puts between its
 	// registry and everyone else when asked (harness.WithFaultProxy).
 	FaultProxy = "faultproxy"
-	App        = "app"
-	Node       = "node"
+	// TokenIssuer is the registry token issuer a sandbox runs when its
+	// registry takes bearer tokens (harness.WithRegistryAuth("token")).
+	TokenIssuer = "tokenissuer"
+	App         = "app"
+	Node        = "node"
 )
 
 // Names lists every image: the Go images, then the node (it carries the
 // app binary). Ensure builds the node beside the Go images.
 func Names() []string {
-	return []string{Registry, Watchtower, RefUpdater, EngineProxy, FaultProxy, App, Node}
+	return []string{Registry, Watchtower, RefUpdater, EngineProxy, FaultProxy, TokenIssuer, App, Node}
 }
 
 // Labels on every image seatrial builds.
@@ -243,7 +246,7 @@ func Ensure(ctx context.Context, cli *client.Client, opts ...Option) (*Set, erro
 // goBuildOrder is the order the Go images are built in: the app first,
 // since the node image needs its binary once debootstrap is done.
 func goBuildOrder() []string {
-	return []string{App, RefUpdater, EngineProxy, FaultProxy, Watchtower, Registry}
+	return []string{App, RefUpdater, EngineProxy, FaultProxy, TokenIssuer, Watchtower, Registry}
 }
 
 // goBuildSlots is how many Go images are built at once: one per two cores,

@@ -38,7 +38,7 @@ func (b *builder) inputs(imgName string) (string, error) {
 		if err := h.files(filepath.Join(b.root, "fixtures", "watchtower"), "go.mod", "go.sum"); err != nil {
 			return "", err
 		}
-	case Registry, RefUpdater, EngineProxy, FaultProxy, App:
+	case Registry, RefUpdater, EngineProxy, FaultProxy, TokenIssuer, App:
 		if _, err := os.Stat(filepath.Join(b.root, goPackageDir(imgName))); os.IsNotExist(err) {
 			return "", fmt.Errorf("%w: %s does not exist", errNoSource, goPackageDir(imgName))
 		}

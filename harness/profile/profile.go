@@ -97,6 +97,13 @@ const (
 	// CapRejectsCorruptManifest: a manifest that does not hash to its
 	// digest is never deployed. Measured by TestCorruptManifest.
 	CapRejectsCorruptManifest Capability = "rejects-corrupt-manifest"
+	// CapPrivateRegistry: given a private registry's credentials as
+	// registry_auth says, the updater updates through htpasswd basic auth
+	// and the bearer token flow; with wrong or missing credentials it
+	// replaces nothing, fetches no blob, and the scan does not look clean
+	// (failed or skipped counts, or the trigger's answer). Measured by
+	// TestPrivateRegistry.
+	CapPrivateRegistry Capability = "private-registry"
 )
 
 // DefaultAPIPort is the API port a sandbox publishes when it is made
@@ -247,6 +254,44 @@ func (r RegistryCA) CAEnv() string {
 	return r.Env
 }
 
+// How an updater is given the credentials of a registry that wants them
+// (RegistryAuth.Mode).
+const (
+	// RegistryAuthEnv: the user and the password in two variables
+	// (watchtower's REPO_USER and REPO_PASS).
+	RegistryAuthEnv = "env"
+	// RegistryAuthConfigJSON: a Docker config.json with "auths" for the
+	// registry, copied into the container (0600), DOCKER_CONFIG set to
+	// its directory.
+	RegistryAuthConfigJSON = "config_json"
+	// DefaultRegistryAuthConfigPath is where the config.json goes unless
+	// the profile says otherwise: where watchtower looks without
+	// DOCKER_CONFIG ("/", pkg/registry/trust.go).
+	DefaultRegistryAuthConfigPath = "/config.json"
+)
+
+// RegistryAuth says how the updater receives the credentials of a
+// sandbox registry that wants them (harness.WithRegistryAuth): empty for
+// an updater that cannot be given any. The values are secrets: they go
+// into the environment or a 0600 file, never the command line.
+type RegistryAuth struct {
+	Mode string `json:"mode"`
+	// UserEnv and PassEnv are the variables of mode "env".
+	UserEnv string `json:"user_env,omitempty"`
+	PassEnv string `json:"pass_env,omitempty"`
+	// Path is the config.json of mode "config_json" (its name must be
+	// config.json: DOCKER_CONFIG names a directory).
+	Path string `json:"path,omitempty"`
+}
+
+// ConfigPath is where the config.json goes (mode config_json).
+func (r RegistryAuth) ConfigPath() string {
+	if r.Path == "" {
+		return DefaultRegistryAuthConfigPath
+	}
+	return r.Path
+}
+
 // Metrics names the updater's metrics and says what it counts where.
 type Metrics struct {
 	Scanned    string `json:"scanned"`     // gauge: containers scanned in the last scan
@@ -331,6 +376,8 @@ type Profile struct {
 	NoopScan  NoopScan          `json:"noop_scan"`
 	// RegistryCA says where the updater finds the registry's CA.
 	RegistryCA RegistryCA `json:"registry_ca,omitzero"`
+	// RegistryAuth says how the updater receives registry credentials.
+	RegistryAuth RegistryAuth `json:"registry_auth,omitzero"`
 	// UpdateFoundLog is a regular expression matching a line of the
 	// updater's log that says it found a newer image: how a monitor-only
 	// updater reports an update it does not apply.
@@ -702,7 +749,7 @@ func FromEnv(getenv func(string) string) (p Profile, ok bool, err error) {
 
 var knownCaps = []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn, CapConfigPreserved, CapGracefulStop,
 	CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
-	CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest}
+	CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest, CapPrivateRegistry}
 
 // Capabilities returns every capability a profile may name.
 func Capabilities() []Capability { return slices.Clone(knownCaps) }
@@ -784,6 +831,31 @@ func (p Profile) Validate() error {
 	}
 	if ca := p.RegistryCA.Path; ca != "" && !strings.HasPrefix(ca, "/") {
 		bad("registry_ca.path", "%q is not an absolute path", ca)
+	}
+	switch ra := p.RegistryAuth; ra.Mode {
+	case "":
+		if ra != (RegistryAuth{}) {
+			bad("registry_auth.mode", "missing (%q or %q)", RegistryAuthEnv, RegistryAuthConfigJSON)
+		}
+	case RegistryAuthEnv:
+		if ra.UserEnv == "" || ra.PassEnv == "" {
+			bad("registry_auth", "mode %q needs user_env and pass_env (e.g. REPO_USER, REPO_PASS)", RegistryAuthEnv)
+		}
+		if ra.Path != "" {
+			bad("registry_auth.path", "set, but mode %q takes no file", RegistryAuthEnv)
+		}
+	case RegistryAuthConfigJSON:
+		if ra.UserEnv != "" || ra.PassEnv != "" {
+			bad("registry_auth", "user_env and pass_env set, but mode %q takes a file", RegistryAuthConfigJSON)
+		}
+		if c := ra.ConfigPath(); !strings.HasPrefix(c, "/") || !strings.HasSuffix(c, "/config.json") {
+			bad("registry_auth.path", "%q is not an absolute path to a file called config.json (DOCKER_CONFIG names its directory)", c)
+		}
+	default:
+		bad("registry_auth.mode", "%q is not %q or %q", ra.Mode, RegistryAuthEnv, RegistryAuthConfigJSON)
+	}
+	if p.Has(CapPrivateRegistry) && p.RegistryAuth.Mode == "" {
+		bad("registry_auth", "missing: capability %s needs it", CapPrivateRegistry)
 	}
 	if p.NoopScan.ManifestHEADs < 0 || p.NoopScan.ManifestGETs < 0 {
 		bad("noop_scan", "request counts cannot be negative")

@@ -151,3 +151,32 @@ func TestKnownFailuresNameScenarios(t *testing.T) {
 		}
 	}
 }
+
+func TestRegistryAuthValidate(t *testing.T) {
+	for _, tc := range []struct {
+		ra   RegistryAuth
+		caps []Capability
+		want string // "" for valid
+	}{
+		{RegistryAuth{}, nil, ""},
+		{RegistryAuth{Mode: RegistryAuthEnv, UserEnv: "REPO_USER", PassEnv: "REPO_PASS"}, nil, ""},
+		{RegistryAuth{Mode: RegistryAuthConfigJSON}, nil, ""},
+		{RegistryAuth{Mode: RegistryAuthConfigJSON, Path: "/etc/docker/config.json"}, nil, ""},
+		{RegistryAuth{Mode: RegistryAuthEnv, UserEnv: "REPO_USER"}, nil, "registry_auth: mode \"env\" needs user_env and pass_env"},
+		{RegistryAuth{Mode: RegistryAuthConfigJSON, Path: "/etc/creds.json"}, nil, "registry_auth.path: \"/etc/creds.json\" is not an absolute path to a file called config.json"},
+		{RegistryAuth{Mode: RegistryAuthConfigJSON, UserEnv: "U"}, nil, "registry_auth: user_env and pass_env set"},
+		{RegistryAuth{Path: "/config.json"}, nil, "registry_auth.mode: missing"},
+		{RegistryAuth{Mode: "vault"}, nil, `registry_auth.mode: "vault" is not`},
+		{RegistryAuth{}, []Capability{CapPrivateRegistry}, "registry_auth: missing: capability private-registry needs it"},
+	} {
+		p := Reference()
+		p.RegistryAuth = tc.ra
+		p.Capabilities = append([]Capability{CapScope}, tc.caps...)
+		err := p.Validate()
+		if tc.want == "" {
+			require.NoError(t, err, "%+v", tc.ra)
+			continue
+		}
+		require.ErrorContains(t, err, tc.want, "%+v", tc.ra)
+	}
+}

@@ -52,7 +52,7 @@ func OpenSandbox(ctx context.Context, cli *client.Client, id string, opts ...Opt
 		return nil, fmt.Errorf("sandbox %s has no registry container: it is half made or half removed; remove it with `seatrial down %s`", id, id)
 	}
 	sb := &Sandbox{desc: d, cli: cli, images: cfg.images, log: cfg.log}
-	sb.registry = &Registry{cli: cli, netnsID: d.NetNS.ID, id: d.Registry.Container.ID, port: d.Registry.Port(), caPEM: []byte(d.Registry.CA)}
+	sb.registry = &Registry{cli: cli, netnsID: d.NetNS.ID, id: d.Registry.Container.ID, port: d.Registry.Port(), caPEM: []byte(d.Registry.CA), authMode: d.Registry.Auth}
 	sb.stateDir = findStateDir(cfg.stateRoot, d)
 	e := sb.env()
 	for _, dc := range d.Clusters {

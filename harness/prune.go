@@ -151,7 +151,7 @@ func RemoveSandbox(ctx context.Context, cli *client.Client, id string) (Removed,
 // removed), its engine proxy, then the containers it manages, the
 // registry fault proxy, the registry, and last the
 // holder of the network namespace the updater and the registry share.
-var removeOrder = []string{labels.RoleUpdater, labels.RoleEngineProxy, labels.RoleNode, labels.RoleApp, labels.RoleProbe, "", labels.RoleFaultProxy, labels.RoleRegistry, labels.RoleNetNS}
+var removeOrder = []string{labels.RoleUpdater, labels.RoleEngineProxy, labels.RoleNode, labels.RoleApp, labels.RoleProbe, "", labels.RoleFaultProxy, labels.RoleTokenIssuer, labels.RoleRegistry, labels.RoleNetNS}
 
 func roleRank(role string) int {
 	if i := slices.Index(removeOrder, role); i >= 0 {

@@ -59,7 +59,11 @@ func (sb *Sandbox) Publish(ctx context.Context, fixture, tag string, cfg appconf
 		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
 	}
 	defer tr.CloseIdleConnections()
-	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithTransport(tr)); err != nil {
+	auth, err := sb.pushAuth()
+	if err != nil {
+		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
+	}
+	if err := remote.Write(ref, img, remote.WithContext(ctx), remote.WithTransport(tr), remote.WithAuth(auth)); err != nil {
 		return Published{}, fmt.Errorf("push %s: %w", refStr, err)
 	}
 	d, err := img.Digest()
@@ -84,11 +88,20 @@ func (sb *Sandbox) Ref(repo, tag string) string {
 // Pull makes the engine pull ref (from the sandbox's registry) and waits
 // for the pull to finish.
 func (sb *Sandbox) Pull(ctx context.Context, ref string) error {
-	return pullImage(ctx, sb.cli, ref)
+	auth := ""
+	if strings.HasPrefix(ref, sb.desc.Registry.Addr+"/") {
+		var err error
+		if auth, err = sb.engineAuth(); err != nil {
+			return fmt.Errorf("pull %s: %w", ref, err)
+		}
+	}
+	return pullImage(ctx, sb.cli, ref, auth)
 }
 
-func pullImage(ctx context.Context, cli *client.Client, ref string) error {
-	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{})
+// pullImage pulls ref; auth, if set, is the X-Registry-Auth the engine
+// logs in to the registry with.
+func pullImage(ctx context.Context, cli *client.Client, ref, auth string) error {
+	resp, err := cli.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/google/go-containerregistry/pkg/name"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -47,6 +48,21 @@ type Registry struct {
 	pki *registryPKI
 	// faultProxy holds P in front of the registry (WithFaultProxy), or nil.
 	faultProxy *FaultProxy
+	// auth is what the registry authenticates with, while it is being
+	// made (WithRegistryAuth), or nil.
+	auth *registryAuth
+	// authMode is the descriptor's Registry.Auth ("" for anonymous).
+	authMode string
+	// tokenIssuerID is the token issuer's container (token auth).
+	tokenIssuerID string
+}
+
+// registrySpec is how a sandbox's registry is to be made.
+type registrySpec struct {
+	apiPort    int
+	plainHTTP  bool
+	faultProxy bool
+	auth       string // "" or one of RegistryAuthModes
 }
 
 // scheme is how the registry is spoken to.
@@ -108,7 +124,8 @@ func (sb *Sandbox) createNetwork(ctx context.Context) error {
 // The host ports of the registry's debug listener and of the updater's API
 // are chosen here, not left to the engine, because they go into labels,
 // and labels are fixed at create.
-func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int, plainHTTP, faultProxy bool) (*Registry, descriptor.Sandbox, error) {
+func startRegistry(ctx context.Context, e partEnv, set *images.Set, spec registrySpec) (*Registry, descriptor.Sandbox, error) {
+	apiPort, plainHTTP, faultProxy := spec.apiPort, spec.plainHTTP, spec.faultProxy
 	var pki *registryPKI
 	if !plainHTTP {
 		// Its names on the sandbox's network: the registry shares the
@@ -124,16 +141,29 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 		}
 		pki = &p
 	}
+	var auth *registryAuth
+	if spec.auth != "" {
+		a, err := newRegistryAuth(e.desc.ID, spec.auth)
+		if err != nil {
+			return nil, e.desc, fmt.Errorf("sandbox %s: %w", e.desc.ID, err)
+		}
+		auth = a
+	}
 	var lastErr error
 	// A port found free can be taken by someone else before the holder
 	// binds it; try again with others.
 	for range 3 {
-		ports, err := freePorts(4) // the 4th: the fault proxy's control port
+		// The 4th: the fault proxy's control port; the 5th: the token
+		// issuer's (token auth).
+		ports, err := freePorts(5)
 		if err != nil {
 			return nil, e.desc, err
 		}
-		if p := ports[0]; p == apiPort || p == registryDebugPort || p == faultProxyControlPort || p == registryBehindProxyPort {
-			// P is the registry's port inside the namespace too.
+		fixed := func(p int) bool {
+			return p == apiPort || p == registryDebugPort || p == faultProxyControlPort || p == registryBehindProxyPort
+		}
+		if fixed(ports[0]) || fixed(ports[4]) {
+			// P (and T) are ports inside the namespace too.
 			continue
 		}
 		d := e.desc
@@ -145,7 +175,16 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 			MetricsURL: "http://" + reach.Dial(strconv.Itoa(ports[1])) + "/metrics",
 		}
 		d.UpdaterAPI = "http://" + reach.Dial(strconv.Itoa(ports[2]))
-		r := &Registry{cli: e.cli, port: ports[0], pki: pki}
+		r := &Registry{cli: e.cli, port: ports[0], pki: pki, auth: auth}
+		tokenPort := 0
+		if auth != nil {
+			d.Registry.Auth = auth.mode
+			r.authMode = auth.mode
+			if auth.mode == RegistryAuthToken {
+				tokenPort = ports[4]
+				auth.tokenPort = tokenPort
+			}
+		}
 		controlPort := 0
 		if faultProxy {
 			controlPort = ports[3]
@@ -155,11 +194,15 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 			d.Registry.CA = string(pki.caPEM)
 		}
 		e.desc = d
-		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort, controlPort)
+		err = r.runNetNS(ctx, e, set, ports[1], ports[2], apiPort, controlPort, tokenPort)
 		if err == nil {
 			err = r.run(ctx, e, set, controlPort)
 			if err == nil {
 				return r, d, nil
+			}
+			if r.tokenIssuerID != "" {
+				removeFailed(ctx, e.cli, r.tokenIssuerID)
+				r.tokenIssuerID = ""
 			}
 			// Seen once under load: the registry found P taken inside
 			// the fresh namespace ("bind: address already in use").
@@ -180,7 +223,7 @@ func startRegistry(ctx context.Context, e partEnv, set *images.Set, apiPort int,
 	return nil, e.desc, fmt.Errorf("start network namespace and registry of sandbox %s: %w", e.desc.ID, lastErr)
 }
 
-func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, debugPort, apiHostPort, apiPort, controlHostPort int) error {
+func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, debugPort, apiHostPort, apiPort, controlHostPort, tokenPort int) error {
 	app, err := set.Get("app")
 	if err != nil {
 		return err
@@ -207,6 +250,12 @@ func (r *Registry) runNetNS(ctx context.Context, e partEnv, set *images.Set, deb
 	if controlHostPort != 0 {
 		exposed = append(exposed, fmt.Sprintf("%d/tcp", faultProxyControlPort))
 		bindings[port(faultProxyControlPort)] = bind(controlHostPort)
+	}
+	if tokenPort != 0 {
+		// The token issuer: T inside and out, like P, so the realm
+		// localhost:T means it for the engine and the updater.
+		exposed = append(exposed, fmt.Sprintf("%d/tcp", tokenPort))
+		bindings[port(tokenPort)] = bind(tokenPort)
 	}
 	ctr, err := testcontainers.Run(ctx, app.Ref,
 		e.tcLogger(),
@@ -263,6 +312,15 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set, controlH
 		env["REGISTRY_HTTP_TLS_KEY"] = registryKeyPath
 		files = r.pki.serverFiles()
 	}
+	if r.auth != nil {
+		maps.Copy(env, r.auth.registryEnv(e.desc.ID, r.scheme()))
+		files = append(files, r.auth.registryFiles()...)
+		if r.auth.mode == RegistryAuthToken {
+			if err := r.startTokenIssuer(ctx, e, set); err != nil {
+				return err
+			}
+		}
+	}
 	ctr, err := testcontainers.Run(ctx, img.Ref,
 		e.tcLogger(),
 		testcontainers.WithName(e.desc.ID+"-registry"),
@@ -288,7 +346,13 @@ func (r *Registry) run(ctx context.Context, e partEnv, set *images.Set, controlH
 		}
 	}
 	// Through the proxy, if there is one: what everyone else sees.
-	return r.wait(ctx)
+	if err := r.wait(ctx); err != nil {
+		return err
+	}
+	if r.tokenIssuerID != "" {
+		return r.waitTokenIssuer(ctx)
+	}
+	return nil
 }
 
 // wait polls GET /v2/ until the registry answers 200, with backoff; a
@@ -312,6 +376,11 @@ func (r *Registry) wait(ctx context.Context) error {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			if resp.StatusCode == http.StatusUnauthorized && r.authMode != "" && resp.Header.Get("WWW-Authenticate") != "" {
+				// A registry that wants credentials answers GET /v2/ so
+				// when it is up.
 				return nil
 			}
 			err = fmt.Errorf("status %d", resp.StatusCode)

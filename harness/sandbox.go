@@ -58,11 +58,14 @@ type Sandbox struct {
 	// through, or nil (WithEngineProxy).
 	engineProxy *EngineProxy
 
-	mu        sync.Mutex
-	closed    bool
-	clusters  []*Cluster
-	updater   *Updater
-	published map[string]bool // repo:tag pushed by StartCluster
+	mu sync.Mutex
+	// registryCreds are the registry's credentials when it wants some
+	// (read from the state dir on first use for a reopened sandbox).
+	registryCreds *RegistryCredentials
+	closed        bool
+	clusters      []*Cluster
+	updater       *Updater
+	published     map[string]bool // repo:tag pushed by StartCluster
 }
 
 // partEnv is what a sandbox's parts need of it: the engine, the
@@ -110,6 +113,8 @@ type sandboxConfig struct {
 	// faultProxy: the registry fault proxy holds the registry's address
 	// (WithFaultProxy).
 	faultProxy bool
+	// registryAuth: the registry wants credentials (WithRegistryAuth).
+	registryAuth string
 }
 
 // Option configures NewSandbox.
@@ -220,6 +225,9 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := validID(sb.desc.ID); err != nil {
 		return nil, err
 	}
+	if a := cfg.registryAuth; a != "" && a != RegistryAuthBasic && a != RegistryAuthToken {
+		return nil, fmt.Errorf("registry auth %q: want %s or %s", a, RegistryAuthBasic, RegistryAuthToken)
+	}
 	if cfg.apiPort <= 0 || cfg.apiPort > 65535 || cfg.apiPort == registryDebugPort || cfg.apiPort == faultProxyControlPort || cfg.apiPort == registryBehindProxyPort {
 		return nil, fmt.Errorf("updater API port %d: not a port, or one the sandbox's namespace uses (%d, %d, %d: the registry's debug port, the fault proxy's control port, the registry behind it)", cfg.apiPort, registryDebugPort, faultProxyControlPort, registryBehindProxyPort)
 	}
@@ -268,8 +276,15 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := sb.createNetwork(ctx); err != nil {
 		return nil, err
 	}
-	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, cfg.apiPort, cfg.plainHTTP, cfg.faultProxy); err != nil {
+	if sb.registry, sb.desc, err = startRegistry(ctx, sb.env(), sb.images, registrySpec{apiPort: cfg.apiPort, plainHTTP: cfg.plainHTTP, faultProxy: cfg.faultProxy, auth: cfg.registryAuth}); err != nil {
 		return nil, err
+	}
+	if a := sb.registry.auth; a != nil {
+		c := a.creds
+		sb.registryCreds = &c
+		if err := writeRegistryCredentials(sb.stateDir, c); err != nil {
+			return nil, err
+		}
 	}
 	if ca := sb.registry.caPEM; len(ca) > 0 {
 		// For a person's curl --cacert; seatrial itself reads the label.
@@ -300,7 +315,11 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 			}
 		})
 	}
-	sb.logf("sandbox %s: network %s, registry %s (%s)", sb.desc.ID, sb.Network(), sb.desc.Registry.Addr, sb.registry.scheme())
+	auth := ""
+	if a := sb.desc.Registry.Auth; a != "" {
+		auth = ", " + a + " auth"
+	}
+	sb.logf("sandbox %s: network %s, registry %s (%s%s)", sb.desc.ID, sb.Network(), sb.desc.Registry.Addr, sb.registry.scheme(), auth)
 	return sb, nil
 }
 

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +38,10 @@ type UpdaterOptions struct {
 	// LifecycleHooks adds the profile's flags.lifecycle_hooks.
 	LifecycleHooks bool
 	ExtraArgs      []string
+	// Credentials says which registry credentials the updater gets when
+	// the sandbox's registry wants some (WithRegistryAuth): its own (the
+	// default), wrong ones, or none.
+	Credentials Credentials
 
 	// engineHost, set by StartUpdater for a sandbox with an engine proxy,
 	// is the updater's DOCKER_HOST instead of the engine's socket.
@@ -43,6 +49,11 @@ type UpdaterOptions struct {
 	// registryCA, set by StartUpdater for a sandbox whose registry speaks
 	// TLS, is the CA's PEM certificate the updater must trust.
 	registryCA []byte
+	// credEnv and credFiles, set by StartUpdater for a sandbox whose
+	// registry wants credentials, carry them as the profile's
+	// registry_auth says.
+	credEnv   map[string]string
+	credFiles []testcontainers.ContainerFile
 }
 
 // updaterReady bounds the wait for the updater's API: an updater lists
@@ -116,6 +127,16 @@ func (sb *Sandbox) StartUpdater(ctx context.Context, p Profile, o UpdaterOptions
 		o.engineHost = sb.engineProxy.apiHost
 	}
 	o.registryCA = sb.registry.caPEM
+	if sb.desc.Registry.Auth != "" {
+		c, err := sb.RegistryCredentials()
+		if err != nil {
+			return nil, err
+		}
+		if o.credEnv, o.credFiles, err = updaterCredentials(p, o.Credentials, *c, sb.desc.Registry.Addr); err != nil {
+			return nil, err
+		}
+		sb.logf("updater %s: %s registry credentials (%s)", p.Name, o.Credentials, p.RegistryAuth.Mode)
+	}
 	u, err := startUpdater(ctx, sb.env(), sb.registry.netnsID, sb.stateDir, image, p, o)
 	if err != nil {
 		return nil, err
@@ -161,7 +182,10 @@ func startUpdater(ctx context.Context, e partEnv, netnsID, stateDir, image strin
 		// scenario asked for it.
 		env["DOCKER_HOST"] = o.engineHost
 	}
-	var files []testcontainers.ContainerFile
+	// The registry's credentials, if it wants some: variables or a file
+	// (never arguments, which a process listing shows).
+	maps.Copy(env, o.credEnv)
+	files := slices.Clone(o.credFiles)
 	if len(o.registryCA) > 0 {
 		// The registry's CA, where the profile says; copied in before
 		// the start (no host path: the image may be FROM scratch, and
@@ -334,6 +358,21 @@ func (u *Updater) do(ctx context.Context, method, path, body string) (int, strin
 // Logs returns the updater's log (stdout and stderr).
 func (u *Updater) Logs(ctx context.Context) (string, error) {
 	return engine.Logs(ctx, u.cli, u.id)
+}
+
+// ReplaceUpdater removes the sandbox's updater and starts another from p
+// with o (other registry credentials, say): the sandbox's nodes and
+// registry stay as they are. The new updater's metrics start from zero.
+func (sb *Sandbox) ReplaceUpdater(ctx context.Context, p Profile, o UpdaterOptions) (*Updater, error) {
+	if old := sb.Updater(); old != nil {
+		if _, err := sb.cli.ContainerRemove(ctx, old.id, client.ContainerRemoveOptions{Force: true}); err != nil {
+			return nil, fmt.Errorf("remove updater %s: %w", old.profile.Name, err)
+		}
+		sb.mu.Lock()
+		sb.updater = nil
+		sb.mu.Unlock()
+	}
+	return sb.StartUpdater(ctx, p, o)
 }
 
 // Stop stops the updater container.

@@ -163,6 +163,11 @@ func decodeOne(id string, ctrs []container.Summary, nets []network.Summary) Sand
 		s.Registry.Addr = l[labels.RegistryAddr]
 		s.Registry.MetricsURL = l[labels.RegistryMetrics]
 		s.Registry.CA = l[labels.RegistryCA]
+		s.Registry.Auth = l[labels.RegistryAuth]
+		if a := s.Registry.Auth; a != "" && a != "basic" && a != "token" {
+			problems = append(problems, fmt.Errorf("container %s: label %s=%q: want basic or token", s.NetNS.Name, labels.RegistryAuth, a))
+			s.Registry.Auth = ""
+		}
 		s.UpdaterAPI = l[labels.UpdaterAPI]
 		if b, _ := pem.Decode([]byte(s.Registry.CA)); s.Registry.CA != "" && (b == nil || b.Type != "CERTIFICATE") {
 			problems = append(problems, fmt.Errorf("container %s: label %s: want a PEM certificate", s.NetNS.Name, labels.RegistryCA))

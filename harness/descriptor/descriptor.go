@@ -68,6 +68,11 @@ type Registry struct {
 	// CA is the PEM certificate of the CA that signed the registry's
 	// certificate; empty when the registry speaks plain HTTP.
 	CA string
+	// Auth is how the registry wants clients to authenticate: "" (none),
+	// "basic" (htpasswd) or "token" (bearer tokens from the sandbox's
+	// token issuer). The credentials are not here: they are in the
+	// sandbox's state dir.
+	Auth string
 	// Container is the registry container; nil if it is gone.
 	Container *Container
 }
@@ -163,6 +168,9 @@ func (s *Sandbox) Labels(role string) map[string]string {
 		l[labels.UpdaterAPI] = s.UpdaterAPI
 		if s.Registry.CA != "" {
 			l[labels.RegistryCA] = s.Registry.CA
+		}
+		if s.Registry.Auth != "" {
+			l[labels.RegistryAuth] = s.Registry.Auth
 		}
 	}
 	return l

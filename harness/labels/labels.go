@@ -72,13 +72,18 @@ const (
 	// registry's TLS (public, not a secret), on the namespace holder;
 	// absent when the registry speaks plain HTTP.
 	RegistryCA = "io.seatrial.registry.ca"
+	// RegistryAuth is how the sandbox's registry wants clients to
+	// authenticate ("basic" or "token"), on the namespace holder; absent
+	// when it is anonymous. Never the credentials: those live in the
+	// sandbox's state dir (0600).
+	RegistryAuth = "io.seatrial.registry.auth"
 )
 
 // Keys are the label keys above: what seatrial puts on the objects it
 // creates (an image's own io.seatrial.* labels are package images').
 var Keys = []string{
 	Sandbox, Role, Cluster, Node, OwnerPID, OwnerStart, OwnerKind, Created, KeepOnFailure, ClusterImage,
-	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics, RegistryCA,
+	UpdaterProfile, UpdaterTokenFile, UpdaterAPI, RegistryAddr, RegistryMetrics, RegistryCA, RegistryAuth,
 }
 
 // Role values.
@@ -100,6 +105,9 @@ const (
 	// RoleFaultProxy is the registry fault proxy in front of a sandbox's
 	// registry (harness.WithFaultProxy).
 	RoleFaultProxy = "faultproxy"
+	// RoleTokenIssuer is the token issuer of a sandbox whose registry
+	// takes bearer tokens (harness.WithRegistryAuth).
+	RoleTokenIssuer = "tokenissuer"
 )
 
 // Owner kinds.

@@ -159,6 +159,7 @@ func TestBadInput(t *testing.T) {
 		{"bad-flag", nil, []string{"ls", "--bogus"}, 2},
 		{"up-unknown-profile", nil, []string{"up", "--profile", "nope"}, 2},
 		{"up-bad-nodes", nil, []string{"up", "--nodes", "0"}, 2},
+		{"up-bad-registry-auth", nil, []string{"up", "--registry-auth", "kerberos"}, 2},
 		{"publish-unknown-behaviour", nil, []string{"publish", "st-x", "node", "--behaviour", "weird"}, 2},
 		{"publish-unknown-image", nil, []string{"publish", "st-x", "registry"}, 2},
 		{"publish-unknown-sandbox", nil, []string{"publish", "st-nosuchsandbox", "node"}, 2},

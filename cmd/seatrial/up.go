@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -29,18 +31,23 @@ foreground and Ctrl-C removes the sandbox.`
 
 // upInfo is what up prints, as text or JSON.
 type upInfo struct {
-	Sandbox         string     `json:"sandbox"`
-	Profile         string     `json:"profile"`
-	Cluster         string     `json:"cluster"`
-	Nodes           []nodeInfo `json:"nodes"`
-	UpdaterAPI      string     `json:"updater_api"`
-	TokenFile       string     `json:"token_file"`
-	Registry        string     `json:"registry"`
-	RegistryURL     string     `json:"registry_url"`
-	RegistryCA      string     `json:"registry_ca,omitempty"` // the CA's file, over TLS
-	RegistryMetrics string     `json:"registry_metrics"`
-	MetricsServer   string     `json:"metrics_server"`
-	Next            []string   `json:"next"`
+	Sandbox     string     `json:"sandbox"`
+	Profile     string     `json:"profile"`
+	Cluster     string     `json:"cluster"`
+	Nodes       []nodeInfo `json:"nodes"`
+	UpdaterAPI  string     `json:"updater_api"`
+	TokenFile   string     `json:"token_file"`
+	Registry    string     `json:"registry"`
+	RegistryURL string     `json:"registry_url"`
+	RegistryCA  string     `json:"registry_ca,omitempty"` // the CA's file, over TLS
+	// RegistryAuth is basic or token when the registry wants
+	// credentials; RegistryCredentials is their file (0600), never
+	// their content.
+	RegistryAuth        string   `json:"registry_auth,omitempty"`
+	RegistryCredentials string   `json:"registry_credentials,omitempty"`
+	RegistryMetrics     string   `json:"registry_metrics"`
+	MetricsServer       string   `json:"metrics_server"`
+	Next                []string `json:"next"`
 }
 
 type nodeInfo struct {
@@ -53,9 +60,10 @@ type upFlags struct {
 	profile, name         string
 	nodes                 int
 	asJSON, wait, verbose bool
-	engineProxy           bool // --engine-proxy
-	plainHTTP             bool // --plain-http
-	faultProxy            bool // --fault-proxy
+	engineProxy           bool   // --engine-proxy
+	plainHTTP             bool   // --plain-http
+	faultProxy            bool   // --fault-proxy
+	registryAuth          string // --registry-auth
 }
 
 func newUpCmd() *cobra.Command {
@@ -77,6 +85,7 @@ func newUpCmd() *cobra.Command {
 	fl.BoolVar(&f.engineProxy, "engine-proxy", false, "put the engine proxy between the updater and the engine (for seatrial fault --engine)")
 	fl.BoolVar(&f.faultProxy, "fault-proxy", false, "put the registry fault proxy in front of the registry (for seatrial fault)")
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "the registry speaks plain HTTP instead of TLS with the sandbox's own CA (for an updater that cannot be given a CA)")
+	fl.StringVar(&f.registryAuth, "registry-auth", "", "the registry wants credentials, made for the sandbox and given to the updater as its profile's registry_auth says: basic (htpasswd) or token (bearer tokens from the sandbox's token issuer)")
 	fl.BoolVar(&f.wait, "wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the harness (container creation, readiness waits)")
 	return cmd
@@ -89,6 +98,14 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 	}
 	if f.nodes < 1 || f.nodes > 16 {
 		return badInput("--nodes %d: want 1 to 16", f.nodes)
+	}
+	if a := f.registryAuth; a != "" {
+		if !slices.Contains(harness.RegistryAuthModes, a) {
+			return badInput("--registry-auth %q: want one of %s", a, strings.Join(harness.RegistryAuthModes, ", "))
+		}
+		if profile.RegistryAuth.Mode == "" {
+			return badInput("--registry-auth %s: updater profile %s has no registry_auth, so it cannot be given the registry's credentials", a, profile.Name)
+		}
 	}
 	cli, err := connect(ctx)
 	if err != nil {
@@ -132,6 +149,9 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 	}
 	if f.faultProxy {
 		opts = append(opts, harness.WithFaultProxy())
+	}
+	if f.registryAuth != "" {
+		opts = append(opts, harness.WithRegistryAuth(f.registryAuth))
 	}
 	if f.verbose {
 		opts = append(opts, harness.WithLog(stderr))
@@ -198,6 +218,7 @@ func bringUp(ctx context.Context, sb *harness.Sandbox, profile harness.Profile, 
 		Registry:        sb.RegistryAddr(),
 		RegistryURL:     sb.RegistryURL(),
 		RegistryCA:      sb.RegistryCAFile(),
+		RegistryAuth:    sb.RegistryAuth(),
 		RegistryMetrics: sb.RegistryMetricsURL(),
 		MetricsServer:   server.DefaultAddr,
 		Next: []string{
@@ -208,6 +229,9 @@ func bringUp(ctx context.Context, sb *harness.Sandbox, profile harness.Profile, 
 			fmt.Sprintf("curl -H \"%s: %s\" %s%s", profile.API.Token.Header, profile.API.Token.Value(fmt.Sprintf("$(cat %s)", u.TokenFile())), u.APIURL(), profile.API.MetricsPath),
 			"seatrial down " + id,
 		},
+	}
+	if info.RegistryAuth != "" {
+		info.RegistryCredentials = sb.RegistryCredentialsFile()
 	}
 	for _, n := range c.Nodes() {
 		info.Nodes = append(info.Nodes, nodeInfo{Name: n.Name(), Container: n.ContainerName()})
@@ -228,6 +252,9 @@ func printUp(w io.Writer, info upInfo) {
 	ca := "plain HTTP"
 	if info.RegistryCA != "" {
 		ca = "https, CA in " + info.RegistryCA
+	}
+	if info.RegistryAuth != "" {
+		ca += ", " + info.RegistryAuth + " auth, credentials in " + info.RegistryCredentials
 	}
 	fmt.Fprintf(w, "  %-16s %s (%s; metrics %s)\n", "registry:", info.Registry, ca, info.RegistryMetrics)
 	fmt.Fprintf(w, "  %-16s %s (`seatrial metrics` starts one there if none runs)\n", "metrics server:", info.MetricsServer)

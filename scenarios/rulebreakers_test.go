@@ -66,6 +66,17 @@ func TestRuleBreakersAreCaught(t *testing.T) {
 		{name: "FlakyRegistryScanLooksClean", fault: "registry-error-as-fresh", body: registryFlaky, finding: finding{
 			says: "a scan while the registry was failing with 503 looked clean", evidence: isKind(monitor.EventScanAnswered),
 		}},
+		{
+			// With wrong credentials from the start (no update first: the
+			// evidence is the first scan's answer).
+			name: "RefusedLoginLooksClean", fault: "auth-failure-as-fresh",
+			body: func(t testing.TB, p harness.Profile) {
+				w := privateWorld(t, p, harness.RegistryAuthBasic, harness.CredentialsWrong)
+				var v3 *harness.Published
+				refusedLogin(t, within(t, 3*time.Minute), w, "htpasswd basic auth", harness.CredentialsWrong, &v3)
+			},
+			finding: finding{says: "a scan with wrong registry credentials looked clean", evidence: isKind(monitor.EventScanAnswered)},
+		},
 		{name: "DeploysCorruptManifest", fault: "skip-digest-verify", body: corruptManifest, finding: finding{
 			says: "to deploy a manifest that does not match its digest",
 			evidence: func(ev monitor.Event) bool {

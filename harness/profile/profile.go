@@ -558,6 +558,22 @@ func (p Profile) Missing(caps ...Capability) string {
 //     body that does not hash to its digest is deployed (KNOWN,
 //     CorruptManifest): it never checks digests itself here, and the
 //     engine does not verify a pull by tag.
+//   - against a private registry (TestPrivateRegistry, 2026-12-06, htpasswd
+//     basic auth and the token flow, credentials in REPO_USER/REPO_PASS):
+//     with the right credentials every node is updated, but only through
+//     its fallback to the engine's pull: its own digest check sends
+//     "Basic " and the base64 of the engine's AuthConfig JSON as if it
+//     were user:password, to the registry and to the token realm alike
+//     (pkg/registry/auth/auth.go, GetToken and GetBearerHeader), so the
+//     HEAD is refused (for 2 nodes: 7 manifest requests, 5 answers 401
+//     under basic auth; 6 and 5 under tokens). With wrong or missing
+//     credentials the pull is refused too ("Unable to update container
+//     ... unauthorized"), and the scan looks clean: failed 0, /v1/update
+//     200 with an empty body (KNOWN, as under 429); no node replaced, no
+//     blob fetched (manifest requests for 2 nodes: wrong 6 under basic
+//     auth, 2 under tokens; missing 0 under basic auth, where it gives up
+//     on "no credentials available" and the engine's pull stops at
+//     GET /v2/, 2 under tokens).
 func Watchtower() Profile {
 	return Profile{
 		Name:      "watchtower-1.7.1",
@@ -568,6 +584,11 @@ func Watchtower() Profile {
 		DockerAPI: DockerAPI{Mode: DockerAPIInject, Env: "DOCKER_API_VERSION"},
 		Flags:     watchtowerFlags(),
 		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		// REPO_USER and REPO_PASS (docs/usage-overview.md), read first
+		// (pkg/registry/trust.go, EncodedAuth); its other way, a
+		// config.json in "/" or DOCKER_CONFIG (docs/private-registries.md),
+		// is the reference's.
+		RegistryAuth: RegistryAuth{Mode: RegistryAuthEnv, UserEnv: "REPO_USER", PassEnv: "REPO_PASS"},
 		// "Found new <image> image (<id>)", at info (pkg/container/client.go).
 		UpdateFoundLog: `Found new .* image`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
@@ -579,7 +600,7 @@ func Watchtower() Profile {
 			m.MonitorOnlyCountsUpdated = true
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
-			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest},
+			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest, CapPrivateRegistry},
 		KnownFailures: []KnownFailure{{
 			Scenario: "TestGracefulStop",
 			Reason:   "stops with its stop-signal label's signal, else SIGTERM, never the container's own Config.StopSignal, and waits its own 10 s, not Config.StopTimeout",
@@ -590,6 +611,7 @@ func Watchtower() Profile {
 			userNetworkLinkNotRestarted("https://github.com/containrrr/watchtower/blob/v1.7.1/pkg/container/container.go#L191-L195"),
 			refusedRegistryLooksClean("TestRateLimited", "429"),
 			refusedRegistryLooksClean("TestRegistryFlaky", "503"),
+			refusedRegistryLooksClean("TestPrivateRegistry", "401"),
 			{
 				Scenario: "TestCorruptManifest",
 				Reason:   "it falls back to the engine's pull by tag, and Docker 20.10 verifies a manifest against its digest only on a pull by digest: a manifest body that does not hash to the registry's digest is pulled and deployed",
@@ -642,14 +664,19 @@ func refusedRegistryLooksClean(scenario, status string) KnownFailure {
 // scan updates (RateLimited, RegistryFlaky).
 func Reference() Profile {
 	return Profile{
-		Name:           "reference",
-		Fixture:        "refupdater",
-		Args:           []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-addr", ":{api_port}", "--debug"},
-		API:            watchtowerAPI(),
-		Trigger:        watchtowerTrigger("GET").busyAs429(""),
-		DockerAPI:      DockerAPI{Mode: DockerAPINegotiate},
-		Flags:          watchtowerFlags().withHealthGate(),
-		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		Name:      "reference",
+		Fixture:   "refupdater",
+		Args:      []string{"--scope", "{scope}", "--http-api-update", "--http-api-metrics", "--http-api-addr", ":{api_port}", "--debug"},
+		API:       watchtowerAPI(),
+		Trigger:   watchtowerTrigger("GET").busyAs429(""),
+		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
+		Flags:     watchtowerFlags().withHealthGate(),
+		NoopScan:  NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		// A config.json with "auths", DOCKER_CONFIG its directory, read
+		// as watchtower reads it (fixtures/refupdater/updater/credentials.go);
+		// watchtower's profile takes the other way, REPO_USER/REPO_PASS, so
+		// the suite passes credentials both ways.
+		RegistryAuth:   RegistryAuth{Mode: RegistryAuthConfigJSON, Path: DefaultRegistryAuthConfigPath},
 		UpdateFoundLog: `update available`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.ScansSkipped = "watchtower_scans_skipped"
@@ -658,7 +685,7 @@ func Reference() Profile {
 		}),
 		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapHealthGatedRollback, CapSkipBusyScan, CapToleratesEngineChurn,
 			CapConfigPreserved, CapGracefulStop, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
-			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest},
+			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest, CapPrivateRegistry},
 		// Measured by TestMetricsLint (2026-12-06): the one promlint
 		// problem is the name it keeps from the openserbia fork
 		// (fixtures/refupdater/updater/metrics.go).

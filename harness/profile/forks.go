@@ -96,7 +96,10 @@ func NicholasFedor() Profile {
 		// Measured over plain HTTP (2026-11-23), stated for TLS, the
 		// sandbox's default since 2026-12-06; not re-measured (the image
 		// is not on this engine).
-		NoopScan:       NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		// REPO_USER and REPO_PASS, as upstream (pkg/registry/trust.go,
+		// EncodedEnvAuth).
+		RegistryAuth:   RegistryAuth{Mode: RegistryAuthEnv, UserEnv: "REPO_USER", PassEnv: "REPO_PASS"},
 		UpdateFoundLog: `Found new image`,
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.Skipped = "watchtower_containers_skipped"
@@ -169,6 +172,9 @@ func openserbia(version string) Profile {
 		Flags:     watchtowerFlags().withHealthGate(),
 		// Measured over plain HTTP (2026-11-23); not re-measured over TLS.
 		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
+		// REPO_USER and REPO_PASS, as upstream (pkg/registry/trust.go,
+		// EncodedEnvAuth), in 1.12.2 and 1.18.3.
+		RegistryAuth: RegistryAuth{Mode: RegistryAuthEnv, UserEnv: "REPO_USER", PassEnv: "REPO_PASS"},
 		Metrics: watchtowerMetrics(func(m *Metrics) {
 			m.Rollbacks = "watchtower_rollbacks_total"
 			m.RegistryDown = CountedNowhere

@@ -661,7 +661,15 @@ func refusedRegistryLooksClean(scenario, status string) KnownFailure {
 // pull (CorruptManifest: failed 2 of 2). Under 429 or 503 on manifests it
 // makes 1 request per container, counts each in failed and answers
 // {"failed":N}; a reset layer download is retried by the engine and the
-// scan updates (RateLimited, RegistryFlaky).
+// scan updates (RateLimited, RegistryFlaky). Against a private registry
+// (PrivateRegistry, 2026-12-06; credentials in a config.json) it logs in
+// by basic auth or asks the token issuer with its credentials, and updates
+// every node (for 2 nodes: 7 manifest requests, 5 answered 401, the
+// challenges it and the engine meet first); with wrong or missing
+// credentials it counts each container failed and answers {"failed":2},
+// replaces nothing and fetches no blob (manifest requests for 2 nodes:
+// wrong 4 under basic auth, its HEAD and the retry with credentials; 2
+// otherwise, the token issuer refusing before a retry).
 func Reference() Profile {
 	return Profile{
 		Name:      "reference",

@@ -37,7 +37,7 @@ func sample() Sandbox {
 		Owner:         labels.Owner{PID: 4242, Start: 99, Kind: labels.OwnerPerson},
 		Created:       time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
 		KeepOnFailure: "run-0a1b2c3d",
-		Registry:      Registry{Addr: "localhost:40123", MetricsURL: "http://127.0.0.1:40124/metrics", CA: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"},
+		Registry:      Registry{Addr: "localhost:40123", MetricsURL: "http://127.0.0.1:40124/metrics", CA: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", Auth: "token"},
 		UpdaterAPI:    "http://127.0.0.1:40125",
 	}
 }
@@ -135,6 +135,8 @@ func TestDecodeSaysWhatIsWrong(t *testing.T) {
 			[]string{labels.RegistryAddr + `="registry": want localhost:PORT`}},
 		{"registry CA not PEM", func(cs []container.Summary) { cs[0].Labels[labels.RegistryCA] = "not a certificate" },
 			[]string{labels.RegistryCA + ": want a PEM certificate"}},
+		{"registry auth unknown", func(cs []container.Summary) { cs[0].Labels[labels.RegistryAuth] = "kerberos" },
+			[]string{labels.RegistryAuth + `="kerberos": want basic or token`}},
 		{"no holder", func(cs []container.Summary) { cs[0].Labels[labels.Role] = "" },
 			[]string{"no namespace holder", "half made or half removed"}},
 		{"node without a name", func(cs []container.Summary) { delete(cs[3].Labels, labels.Node) },

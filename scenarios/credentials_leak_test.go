@@ -13,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/internal/leakcheck"
 )
 
@@ -44,8 +43,7 @@ func TestCredentialsStayOutOfArtifacts(t *testing.T) {
 			secrets = leakcheck.Of(c.Username, c.Password, w.sb.RegistryAddr())
 			before := w.nodes(ctx)
 			since := time.Now()
-			_, err = w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2-" + w.sb.ID(), Behaviour: appconfig.Healthy})
-			require.NoError(t, err)
+			w.publishNode(ctx, "v2-"+w.sb.ID())
 			res := w.scan(ctx)
 			shown, err := leakcheck.Visible(ctx, s.cli, w.sb.ID())
 			require.NoError(t, err, "read what the sandbox shows")

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/appconfig"
 	"github.com/seatrial-dev/seatrial/harness/profile"
 )
 
@@ -42,8 +41,7 @@ func privateRegistry(t testing.TB, p harness.Profile, v variant) {
 
 	before := w.nodes(ctx)
 	since := time.Now()
-	v2, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v2", Behaviour: appconfig.Healthy})
-	require.NoError(t, err)
+	v2 := w.publishNode(ctx, "v2")
 	res := w.scan(ctx)
 	w.requireScanOK(res)
 	after := w.requireReplaced(ctx, before, since, saying(fmt.Sprintf("was not updated with the registry's credentials (%s)", v.detail)))
@@ -102,8 +100,7 @@ func refusedLogin(t testing.TB, ctx context.Context, w *world, how string, creds
 	if *pub == nil {
 		// Of this sandbox's own: no other sandbox's identical version
 		// can be on the engine for a pull to take without the registry.
-		v, err := w.sb.Publish(ctx, "node", "stable", appconfig.Config{Version: "v3-" + w.sb.ID(), Behaviour: appconfig.Healthy})
-		require.NoError(t, err)
+		v := w.publishNode(ctx, "v3-"+w.sb.ID())
 		*pub = &v
 	}
 	for name := range before {
@@ -119,18 +116,11 @@ func refusedLogin(t testing.TB, ctx context.Context, w *world, how string, creds
 	blobs := w.registryDelta(start, md, map[string]string{"handler": "blob", "method": "get"})
 	manifests := w.registryDelta(start, md, map[string]string{"handler": "manifest"})
 	refused := w.registryDelta(start, md, map[string]string{"code": "401"})
-	failed, _, err := md.GetPrometheusInteger(p.Metrics.Failed, w.updaterLabels())
-	require.NoError(t, err, "the updater's %s", p.Metrics.Failed)
-	var skipped int64
-	if p.Metrics.Skipped != "" {
-		skipped, _, err = md.GetPrometheusInteger(p.Metrics.Skipped, w.updaterLabels())
-		require.NoError(t, err, "the updater's %s", p.Metrics.Skipped)
-	}
-	answered, inAnswer := failedInAnswer(res.Body)
 	n := len(before)
+	failed, skipped, clean := w.uncheckedCounted(md, res, n)
 	t.Logf("scan with %s credentials (%s): answer %d %s; %s=%d, skipped=%d; registry: %g manifest requests, %g blob GETs, %g answered 401, for %d nodes",
 		creds, how, res.Status, oneLine(res.Body, 200), p.Metrics.Failed, failed, skipped, manifests, blobs, refused, n)
-	if int(failed+skipped) < n && !(inAnswer && answered >= n) && res.OK(p) {
+	if clean {
 		require.FailNow(t, fmt.Sprintf("a scan with %s registry credentials looked clean", creds),
 			"%d nodes could not be checked (%s), but %s = %d, skipped = %d, and the trigger answered %d: %s (the registry answered 401 to %g requests)",
 			n, how, p.Metrics.Failed, failed, skipped, res.Status, oneLine(res.Body, 200), refused)

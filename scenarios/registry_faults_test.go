@@ -11,6 +11,7 @@ import (
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/profile"
+	"github.com/seatrial-dev/seatrial/metricclient"
 )
 
 // maxRequestsPerNode bounds the manifest requests a scan may make per
@@ -171,17 +172,10 @@ func refusedScan(t testing.TB, ctx context.Context, w *world, version, rule, how
 	seen := rules[0].Seen
 	n := len(before)
 	md := w.scrapeAfterScans(ctx, w.scans)
-	failed, _, err := md.GetPrometheusInteger(p.Metrics.Failed, w.updaterLabels())
-	require.NoError(t, err, "the updater's %s", p.Metrics.Failed)
-	var skipped int64
-	if p.Metrics.Skipped != "" {
-		skipped, _, err = md.GetPrometheusInteger(p.Metrics.Skipped, w.updaterLabels())
-		require.NoError(t, err, "the updater's %s", p.Metrics.Skipped)
-	}
-	answered, inAnswer := failedInAnswer(res.Body)
+	failed, skipped, clean := w.uncheckedCounted(md, res, n)
 	t.Logf("scan while the registry was %s (%s): answer %d %s; %s=%d, skipped=%d; manifest requests while %s: %d for %d nodes",
 		how, rule, res.Status, oneLine(res.Body, 200), p.Metrics.Failed, failed, skipped, how, seen, n)
-	if int(failed+skipped) < n && !(inAnswer && answered >= n) && res.OK(p) {
+	if clean {
 		require.FailNow(t, fmt.Sprintf("a scan while the registry was %s looked clean", how),
 			"%d nodes could not be checked, but %s = %d, skipped = %d, and the trigger answered %d: %s (the registry refused %d manifest requests)",
 			n, p.Metrics.Failed, failed, skipped, res.Status, oneLine(res.Body, 200), seen)
@@ -230,4 +224,23 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// uncheckedCounted reads how a scan that could check none of its n
+// nodes was counted: the updater's failed and skipped gauges (skipped 0
+// for a profile without one), and whether the scan looked clean: neither
+// they nor the trigger's answer count all n, and the answer is one of
+// the profile's ok statuses.
+func (w *world) uncheckedCounted(md metricclient.MetricData, res harness.ScanResult, n int) (failed, skipped int64, clean bool) {
+	w.t.Helper()
+	p := w.profile
+	failed, _, err := md.GetPrometheusInteger(p.Metrics.Failed, w.updaterLabels())
+	require.NoError(w.t, err, "the updater's %s", p.Metrics.Failed)
+	if p.Metrics.Skipped != "" {
+		skipped, _, err = md.GetPrometheusInteger(p.Metrics.Skipped, w.updaterLabels())
+		require.NoError(w.t, err, "the updater's %s", p.Metrics.Skipped)
+	}
+	answered, inAnswer := failedInAnswer(res.Body)
+	clean = int(failed+skipped) < n && !(inAnswer && answered >= n) && res.OK(p)
+	return failed, skipped, clean
 }

@@ -34,6 +34,10 @@ func TestCredentialsStayOutOfArtifacts(t *testing.T) {
 		issued  int
 	)
 	var seen *caught
+	// The artifacts' directory is named after the test, with a random
+	// suffix, under a root other runs write to too: this run's is the
+	// one made after it began.
+	began := time.Now()
 	t.Run("scenario", func(t *testing.T) {
 		seen = runCaught(t, p, func(t testing.TB, p harness.Profile) {
 			w := privateWorld(t, p, harness.RegistryAuthToken, harness.CredentialsRight)
@@ -61,8 +65,12 @@ func TestCredentialsStayOutOfArtifacts(t *testing.T) {
 	base := cmp.Or(s.artifacts, filepath.Join(os.TempDir(), "seatrial-artifacts"))
 	dirs, err := filepath.Glob(filepath.Join(base, strings.ReplaceAll(t.Name()+"/scenario", "/", "_")+"-*"))
 	require.NoError(t, err)
-	require.NotEmpty(t, dirs, "no artifacts under %s", base)
-	dir := dirs[len(dirs)-1]
+	dirs = slices.DeleteFunc(dirs, func(d string) bool {
+		fi, err := os.Stat(d)
+		return err != nil || fi.ModTime().Before(began)
+	})
+	require.Len(t, dirs, 1, "this run's artifacts under %s", base)
+	dir := dirs[0]
 	files := 0
 	require.NoError(t, filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

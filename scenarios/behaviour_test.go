@@ -24,7 +24,7 @@ type recording struct {
 	world int
 	start time.Time
 	mu    sync.Mutex
-	scans []map[string]float64
+	scans []behaviour.Scan
 	// spent is what the registry's reads cost the scans, in all (the
 	// record's cost to the scenario, logged with it).
 	spent time.Duration
@@ -67,20 +67,29 @@ func (w *world) registryCounts(ctx context.Context) metricclient.MetricData {
 	return metricclient.MetricData{}
 }
 
-// addScan records the registry's requests between two reads of its
-// counters, by handler and method ("manifest HEAD").
-func (r *recording) addScan(before, after metricclient.MetricData) {
-	req := map[string]float64{}
+// addScan records a scan: when its trigger was sent and answered, and
+// the registry's requests between two reads of its counters, by handler
+// and method ("manifest HEAD"): the updater's own, and apart from them
+// the engine's (the pulls the updater asked for), as the sandbox
+// registry counts them by client (seatrial_registry_requests_total,
+// fixtures/registry).
+func (r *recording) addScan(sent, answered time.Time, before, after metricclient.MetricData) {
+	scan := behaviour.Scan{Sent: sent, Answered: answered, Requests: map[string]float64{}, Engine: map[string]float64{}}
 	if d, err := metricclient.Diff(before, after); err == nil {
 		for _, c := range d.Changed() {
-			if c.Series.Name != "registry_http_requests_total" {
+			if c.Series.Name != "seatrial_registry_requests_total" {
 				continue
 			}
-			req[c.Series.Labels["handler"]+" "+strings.ToUpper(c.Series.Labels["method"])] += c.Delta()
+			l := c.Series.Labels
+			to := scan.Requests
+			if l["client"] == "engine" {
+				to = scan.Engine
+			}
+			to[l["handler"]+" "+strings.ToUpper(l["method"])] += c.Delta()
 		}
 	}
 	r.mu.Lock()
-	r.scans = append(r.scans, req)
+	r.scans = append(r.scans, scan)
 	r.mu.Unlock()
 }
 
@@ -93,9 +102,7 @@ func (w *world) writeBehaviour() {
 		World: w.rec.world, Started: w.rec.start, Failed: w.t.Failed(), Metrics: map[string]float64{},
 	}
 	w.rec.mu.Lock()
-	for _, req := range w.rec.scans {
-		r.Scans = append(r.Scans, behaviour.Scan{Requests: req})
-	}
+	r.Scans = slices.Clone(w.rec.scans)
 	w.rec.mu.Unlock()
 	events := w.watcher.Timeline()
 	r.FromTimeline(events, harness.AppUnit)

@@ -411,9 +411,10 @@ func (w *world) trigger(ctx context.Context) (harness.ScanResult, error) {
 	if w.rec != nil {
 		before = w.registryCounts(ctx)
 	}
+	sent := time.Now()
 	res, err := w.updater.Scan(ctx)
 	if w.rec != nil {
-		w.rec.addScan(before, w.registryCounts(ctx))
+		w.rec.addScan(sent, time.Now(), before, w.registryCounts(ctx))
 	}
 	// The engine's event stream can lag the answer: a node the scan
 	// removed must have reached the Watcher before it is judged.

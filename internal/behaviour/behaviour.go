@@ -66,9 +66,25 @@ type Record struct {
 
 // Scan is one triggered scan.
 type Scan struct {
-	// Requests counts the registry's requests between the trigger and its
-	// answer, by handler and method ("manifest HEAD", "blob GET").
+	// Requests counts the updater's own registry requests between the
+	// trigger and its answer, by handler and method ("manifest HEAD",
+	// "blob GET"): every client's but the engine's.
 	Requests map[string]float64 `json:"requests"`
+	// Engine counts the engine's requests in the same window (a
+	// User-Agent starting "docker/"): the pulls the updater asked it
+	// for. Each pull begins with a GET /v2/ ("base GET", see Pulls); its
+	// manifest and blob requests depend on what the engine already holds
+	// (other sandboxes pull the same layers and manifests), so they are
+	// the engine's behaviour more than the updater's.
+	Engine map[string]float64 `json:"engine_requests,omitempty"`
+	// Sent and Answered are when the trigger was sent and its answer came
+	// back, taken around the trigger's call alone: the scan events of the
+	// timeline are published around more (the suite's reads of the
+	// registry's counters, its wait for a loaded engine's events), which
+	// can take seconds. Zero when not recorded: then the events' times
+	// count.
+	Sent     time.Time `json:"sent,omitzero"`
+	Answered time.Time `json:"answered,omitzero"`
 	// AnswerSeconds is from the trigger to its answer; ConvergeSeconds
 	// from the trigger to the later of the answer and the last change of
 	// a node (create, start, rename, destroy, the app unit active) before
@@ -76,6 +92,11 @@ type Scan struct {
 	AnswerSeconds   float64 `json:"answer_seconds"`
 	ConvergeSeconds float64 `json:"converge_seconds"`
 }
+
+// Pulls is how many pulls the engine made in the scan: each begins with
+// a GET /v2/ (Docker 20.10 pings the registry per pull, whether it then
+// needs a manifest or a blob or neither).
+func (s Scan) Pulls() float64 { return s.Engine["base GET"] }
 
 // Pair names the test a scenario and profile: the test's name without its
 // prefix and its last element, which forEachProfile makes the profile.
@@ -146,6 +167,13 @@ func (r *Record) FromTimeline(events []monitor.Event, appUnit string) {
 			}
 		}
 	}
+	if recorded(r.Scans) {
+		slices.SortStableFunc(r.Scans, func(x, y Scan) int { return x.Sent.Compare(y.Sent) })
+		starts, answers = nil, nil
+		for _, s := range r.Scans {
+			starts, answers = append(starts, s.Sent), append(answers, s.Answered)
+		}
+	}
 	// The scans' times. A scan's window ends where the next begins.
 	for i, start := range starts {
 		if i >= len(r.Scans) {
@@ -170,6 +198,11 @@ func (r *Record) FromTimeline(events []monitor.Event, appUnit string) {
 		}
 		r.Scans[i].ConvergeSeconds = last.Sub(start).Seconds()
 	}
+}
+
+// recorded says whether every scan has its trigger's own times.
+func recorded(scans []Scan) bool {
+	return len(scans) > 0 && !slices.ContainsFunc(scans, func(s Scan) bool { return s.Sent.IsZero() || s.Answered.IsZero() })
 }
 
 // converging says whether ev is a node's change that an update makes:

@@ -107,3 +107,25 @@ func TestWriteRead(t *testing.T) {
 		t.Fatalf("ReadTimeline = %+v, %v", tl, err)
 	}
 }
+
+// A scan's recorded trigger times count, not its events': the answer's
+// event is published after the suite's own work (reading the registry's
+// counters, waiting for a loaded engine's events), seconds late.
+func TestRecordedScanTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 22, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	events := []monitor.Event{
+		{Kind: monitor.EventScanStarted, Time: at(0)},
+		{Kind: monitor.EventScanAnswered, Time: at(5000)},
+		{Kind: monitor.EventScanStarted, Time: at(6000)},
+		{Kind: monitor.EventContainerCreate, Node: "controller", ContainerID: "new", Time: at(6500)},
+		{Kind: monitor.EventScanAnswered, Time: at(9000)},
+	}
+	// Recorded in the order the answers came.
+	r := Record{Scans: []Scan{{Sent: at(6010), Answered: at(6300)}, {Sent: at(20), Answered: at(120)}}}
+	r.FromTimeline(events, app)
+	got := [][2]float64{{r.Scans[0].AnswerSeconds, r.Scans[0].ConvergeSeconds}, {r.Scans[1].AnswerSeconds, r.Scans[1].ConvergeSeconds}}
+	if want := [][2]float64{{0.1, 0.1}, {0.29, 0.49}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("answer and converge seconds %v, want %v", got, want)
+	}
+}

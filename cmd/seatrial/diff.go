@@ -63,13 +63,13 @@ func newDiffCmd() *cobra.Command {
 		Short: "run scenarios on two updaters (or two images of one) and say what they do differently",
 		Long: `Runs the chosen scenarios on A and B side by side, each ` + strconv.Itoa(defaultDiffRepeats) + ` times
 (--repeat), and reports every behaviour that differs: each scenario's
-result; the registry's requests per scan (manifest HEAD and GET, blob
-GET); the updater's metric deltas; each node's engine events in order,
-without ids, names or times ("kill(SIGRTMIN+3) → die → rename → create →
-start → destroy"), and which of its containers had the app unit fail; the
-sandbox's image events; and each scan's time to converge (from the
-trigger to the later of its answer and the nodes' last change), compared
-with --time-tolerance and --time-slack.
+result; the updater's own registry requests per scan (manifest HEAD and
+GET, blob GET), and the pulls it had the engine make; the updater's
+metric deltas; each node's engine events in order, without ids, names or
+times ("kill(SIGRTMIN+3) → die → rename → create → start → destroy"),
+and which of its containers had the app unit fail; the sandbox's image
+events; and each scan's time to converge (from the trigger to the later
+of its answer and the nodes' last change).
 
 A and B are two profiles (seatrial diff reference watchtower-1.7.1), or
 one profile and two images (seatrial diff reference --image-a X
@@ -77,13 +77,19 @@ one profile and two images (seatrial diff reference --image-a X
 PROFILE-a and PROFILE-b in the scenarios' names. --focus, --skip and
 --capability choose Scenario/profile pairs as seatrial run's do.
 
-A behaviour that each side showed the same way on every repeat, and the
-two differently, is a difference. One that varied between a side's
-repeats is noise, shown with how often each value was seen ("2/2 vs
-1/2") and never a failure. A side's failed runs are left out of the
-behaviours when another of its runs passed (the flaky result is noise). Two repeats is the default: the fewest that
-tell a difference from noise, at twice one run's cost; raise it when a
-noisy behaviour matters.
+A behaviour in which no repeat of A did what any repeat of B did is a
+difference. One in which some repeats of the two agreed and others did
+not is noise, shown with how often each value was seen ("2/2 vs 1/2")
+and never a failure. A time to converge is compared over all of a
+scenario's worlds and repeats, every run of A against every run of B:
+it differs when one side was slower by more than --time-tolerance and
+--time-slack in more than half of those pairs, so that one slow run on
+a loaded machine does not make a difference; medians that far apart
+with no more than half of the pairs are noise. A side's failed runs are
+left out of the behaviours when another of its runs passed (the flaky
+result is noise). Two repeats is the default: the fewest that tell a
+difference from noise, at twice one run's cost; raise it when a noisy
+behaviour matters.
 
 --json writes the findings for machines; --out DIR gets, per scenario,
 the timelines of A's and B's first runs one above the other (HTML, no
@@ -101,7 +107,7 @@ nothing did, 2 on bad input.`,
 	fl.StringVar(&f.skip, "skip", "", "leave out the scenario/profile pairs whose name matches this regular expression")
 	fl.StringVar(&f.caps, "capability", "", "compare only the scenarios that need one of these capabilities, comma separated")
 	fl.IntVar(&f.repeat, "repeat", defaultDiffRepeats, "runs of each side: a behaviour that varies between them is noise, not a difference")
-	fl.StringVar(&f.tolerance, "time-tolerance", "50%", "how much slower one side must be on every repeat for a time to converge to differ")
+	fl.StringVar(&f.tolerance, "time-tolerance", "50%", "how much slower one side's time to converge must be, in more than half of the pairs of runs, to differ")
 	fl.DurationVar(&f.slack, "time-slack", defaultTimeSlack, "a time to converge differing by less than this never counts, whatever the tolerance")
 	fl.StringVar(&f.json, "json", "", "also write the findings as JSON to this file")
 	fl.StringVar(&f.out, "out", "", "write the timeline pictures and the behaviour records (records/) here (default: a new temp dir, named at the end)")

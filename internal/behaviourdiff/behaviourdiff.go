@@ -1,8 +1,9 @@
 // Package behaviourdiff compares the behaviour records (package
 // behaviour) of two updaters, or two images of one, over repeated runs of
-// the same scenarios, and says what differs: what both sides did the same
-// way on every repeat, and differently from each other, is a difference;
-// what came and went between repeats is noise, reported with its counts.
+// the same scenarios, and says what differs: what every repeat of one
+// side did differently from every repeat of the other is a difference;
+// a behaviour in which some repeats of the two sides agreed and others
+// did not came and went, and is noise, reported with its counts.
 package behaviourdiff
 
 import (
@@ -28,6 +29,7 @@ const (
 const (
 	KindResult   = "result"
 	KindRequests = "registry requests"
+	KindPulls    = "engine pulls"
 	KindMetric   = "metric delta"
 	KindEvents   = "engine events"
 	KindUnits    = "app unit"
@@ -80,7 +82,8 @@ type Finding struct {
 	What     string `json:"what"`
 	Verdict  string `json:"verdict"`
 	// A and B are what each side did (every repeat's value, when they
-	// vary); Counts, for noise, how often each value was seen.
+	// vary); Counts, when a side varied, how often each value was seen
+	// (for a time, the medians and how many pairs of runs were apart).
 	A      string `json:"a"`
 	B      string `json:"b"`
 	Counts string `json:"counts,omitempty"`
@@ -94,7 +97,9 @@ type key struct{ kind, what string }
 
 // Compare compares a and b scenario by scenario, in name order. A
 // scenario's behaviour is compared only where both sides have records of
-// it (a skipped or deselected scenario has its result compared alone).
+// it (a skipped or deselected scenario has its result compared alone):
+// world by world, and its times to converge over all its worlds at once
+// (which of a scenario's worlds happened to be slow is not a behaviour).
 func Compare(a, b Side, o Options) []Finding {
 	scenarios := map[string]bool{}
 	for s := range a.Results {
@@ -115,13 +120,23 @@ func Compare(a, b Side, o Options) []Finding {
 		out = append(out, compareResult(sc, a.Results[sc], b.Results[sc])...)
 		wa, wb := byA[sc], byB[sc]
 		worlds := max(len(wa), len(wb))
+		var ta, tb []behaviour.Record
+		runs := [4]int{}
 		for w := range min(len(wa), len(wb)) {
 			prefix := ""
 			if worlds > 1 {
 				prefix = fmt.Sprintf("world %d, ", w+1)
 			}
-			out = append(out, compareWorld(sc, prefix, wa[w], wb[w], o)...)
+			ra, rb := passed(wa[w]), passed(wb[w])
+			out = append(out, withNote(compareRecords(sc, prefix, ra, rb), note(len(ra), len(wa[w]), len(rb), len(wb[w])))...)
+			ta, tb = append(ta, ra...), append(tb, rb...)
+			runs = [4]int{runs[0] + len(ra), runs[1] + len(wa[w]), runs[2] + len(rb), runs[3] + len(wb[w])}
 		}
+		every := ""
+		if worlds > 1 {
+			every = " of every world"
+		}
+		out = append(out, withNote(compareTimes(sc, every, ta, tb, o), note(runs[0], runs[1], runs[2], runs[3]))...)
 	}
 	return out
 }
@@ -169,12 +184,17 @@ func withReason(word string, r Result) string {
 	return word + ": " + r.Reason
 }
 
-// flatten is a record's behaviours as words, timings left out.
+// flatten is a record's behaviours as words, timings left out. Of the
+// engine's registry requests only its pulls count: the rest depends on
+// what the engine already held (see behaviour.Scan).
 func flatten(r behaviour.Record) map[key]string {
 	out := map[key]string{}
 	for i, s := range r.Scans {
 		for req, n := range s.Requests {
 			out[key{KindRequests, fmt.Sprintf("scan %d: %s", i+1, req)}] = num(n)
+		}
+		if n := s.Pulls(); n != 0 {
+			out[key{KindPulls, fmt.Sprintf("scan %d", i+1)}] = num(n)
 		}
 	}
 	for m, d := range r.Metrics {
@@ -196,7 +216,7 @@ func flatten(r behaviour.Record) map[key]string {
 // request, no change, no event.
 func absent(k key) string {
 	switch k.kind {
-	case KindRequests, KindMetric:
+	case KindRequests, KindPulls, KindMetric:
 		return "0"
 	}
 	return "none"
@@ -207,32 +227,37 @@ func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // passed leaves out a side's failed runs when some of its runs passed: a
 // run that failed (an updater that exited at start) ended its world
 // early, and what it did not get to do is not a behaviour. The flaky
-// result is a finding of its own. It says how many runs are left, and
-// whether any was left out.
-func passed(recs []behaviour.Record) ([]behaviour.Record, bool) {
+// result is a finding of its own.
+func passed(recs []behaviour.Record) []behaviour.Record {
 	ok := slices.DeleteFunc(slices.Clone(recs), func(r behaviour.Record) bool { return r.Failed })
-	if len(ok) == 0 || len(ok) == len(recs) {
-		return recs, false
+	if len(ok) == 0 {
+		return recs
 	}
-	return ok, true
+	return ok
 }
 
-func compareWorld(sc, prefix string, ra, rb []behaviour.Record, o Options) []Finding {
-	na, nb := len(ra), len(rb)
-	ra, leftA := passed(ra)
-	rb, leftB := passed(rb)
-	note := ""
-	if leftA || leftB {
-		note = fmt.Sprintf("over the passing runs: %d of %d vs %d of %d", len(ra), na, len(rb), nb)
+// note says, when runs were left out, over how many the findings are.
+func note(keptA, ranA, keptB, ranB int) string {
+	if keptA == ranA && keptB == ranB {
+		return ""
 	}
-	out := compareRecords(sc, prefix, ra, rb, o)
-	for i := range out {
-		out[i].Note = note
-	}
-	return out
+	return fmt.Sprintf("over the passing runs: %d of %d vs %d of %d", keptA, ranA, keptB, ranB)
 }
 
-func compareRecords(sc, prefix string, ra, rb []behaviour.Record, o Options) []Finding {
+func withNote(fs []Finding, note string) []Finding {
+	for i := range fs {
+		fs[i].Note = note
+	}
+	return fs
+}
+
+// compareRecords compares a world's behaviours other than time. A
+// behaviour differs when no repeat of A did what any repeat of B did:
+// the difference held on every pair of runs, even where a side varied
+// (a stop escalated to SIGKILL on one repeat of a loaded machine; the
+// counts say so). When some repeat of A agreed with some repeat of B,
+// the difference came and went: noise.
+func compareRecords(sc, prefix string, ra, rb []behaviour.Record) []Finding {
 	fa, fb := make([]map[key]string, len(ra)), make([]map[key]string, len(rb))
 	keys := map[key]bool{}
 	for i, r := range ra {
@@ -253,21 +278,23 @@ func compareRecords(sc, prefix string, ra, rb []behaviour.Record, o Options) []F
 	}) {
 		va, vb := values(fa, k), values(fb, k)
 		sa, sb := distinct(va), distinct(vb)
-		switch {
-		case len(sa) == 1 && len(sb) == 1 && sa[0] == sb[0]:
+		if len(sa) == 1 && len(sb) == 1 && sa[0] == sb[0] {
 			continue
-		case len(sa) == 1 && len(sb) == 1:
-			out = append(out, Finding{Scenario: sc, Kind: k.kind, What: prefix + k.what, Verdict: Differs, A: sa[0], B: sb[0]})
-		default:
-			out = append(out, Finding{Scenario: sc, Kind: k.kind, What: prefix + k.what, Verdict: Noise,
-				A: strings.Join(sa, " | "), B: strings.Join(sb, " | "), Counts: counts(va, vb)})
 		}
+		f := Finding{Scenario: sc, Kind: k.kind, What: prefix + k.what, Verdict: Differs, A: strings.Join(sa, " | "), B: strings.Join(sb, " | ")}
+		if slices.ContainsFunc(sa, func(v string) bool { return slices.Contains(sb, v) }) {
+			f.Verdict = Noise
+		}
+		if len(sa) > 1 || len(sb) > 1 {
+			f.Counts = counts(va, vb)
+		}
+		out = append(out, f)
 	}
-	return append(out, compareTimes(sc, prefix, ra, rb, o)...)
+	return out
 }
 
 func kindRank(k string) int {
-	return slices.Index([]string{KindRequests, KindEvents, KindUnits, KindImages, KindMetric}, k)
+	return slices.Index([]string{KindRequests, KindPulls, KindEvents, KindUnits, KindImages, KindMetric}, k)
 }
 
 func values(recs []map[key]string, k key) []string {
@@ -317,11 +344,14 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// compareTimes compares each scan's time to converge: a difference when
-// every repeat of one side is slower than every repeat of the other by
-// more than the tolerance and the slack; noise when the medians are that
-// far apart but the repeats overlap.
-func compareTimes(sc, prefix string, ra, rb []behaviour.Record, o Options) []Finding {
+// compareTimes compares the time to converge of each scan (the first
+// scan of every world, the second, ...) over all of a scenario's worlds
+// and repeats: every run of A is paired with every run of B. A time
+// differs when one side was slower beyond the tolerance and the slack in
+// more than half of the pairs: then its median is too, and one slow run
+// (a loaded engine) cannot make it. When the medians are that far apart
+// but no more than half of the pairs, it is noise.
+func compareTimes(sc, every string, ra, rb []behaviour.Record, o Options) []Finding {
 	scans := 0
 	for _, r := range slices.Concat(ra, rb) {
 		scans = max(scans, len(r.Scans))
@@ -332,16 +362,32 @@ func compareTimes(sc, prefix string, ra, rb []behaviour.Record, o Options) []Fin
 		if len(ta) == 0 || len(tb) == 0 {
 			continue
 		}
-		f := Finding{Scenario: sc, Kind: KindTiming, What: fmt.Sprintf("%sscan %d", prefix, i+1), A: seconds(ta), B: seconds(tb)}
+		slowA, slowB := 0, 0
+		for _, a := range ta {
+			for _, b := range tb {
+				if beyond(b, a, o) {
+					slowA++
+				}
+				if beyond(a, b, o) {
+					slowB++
+				}
+			}
+		}
+		pairs := len(ta) * len(tb)
+		f := Finding{Scenario: sc, Kind: KindTiming, What: fmt.Sprintf("scan %d%s", i+1, every), A: seconds(ta), B: seconds(tb)}
+		slower, n := "A", slowA
+		if slowB > slowA {
+			slower, n = "B", slowB
+		}
 		switch {
-		case beyond(slices.Max(ta), slices.Min(tb), o) || beyond(slices.Max(tb), slices.Min(ta), o):
+		case 2*n > pairs:
 			f.Verdict = Differs
 		case beyond(median(ta), median(tb), o) || beyond(median(tb), median(ta), o):
 			f.Verdict = Noise
-			f.Counts = fmt.Sprintf("medians %.1fs vs %.1fs, the repeats overlap", median(ta), median(tb))
 		default:
 			continue
 		}
+		f.Counts = fmt.Sprintf("medians %.1fs vs %.1fs; %s slower in %d of %d pairs of runs", median(ta), median(tb), slower, n, pairs)
 		out = append(out, f)
 	}
 	return out

@@ -133,3 +133,109 @@ func TestFailedRunLeftOut(t *testing.T) {
 		t.Errorf("want the flaky result as noise and the HEADs: %+v", fs)
 	}
 }
+
+// The engine's requests count only as its pulls: whether a pull needed a
+// manifest or blob request depends on what the engine held already
+// (another sandbox's pull of the same layers), not on the updater.
+func TestEnginePulls(t *testing.T) {
+	withEngine := func(r behaviour.Record, engine map[string]float64) behaviour.Record {
+		r.Scans[0].Engine = engine
+		return r
+	}
+	cold := map[string]float64{"base GET": 2, "manifest HEAD": 2, "manifest GET": 1, "blob GET": 2}
+	warm := map[string]float64{"base GET": 2, "manifest HEAD": 2}
+	a := side("a", "pass", withEngine(rec("a", 2, 0, 1, "SIGTERM"), cold), withEngine(rec("a", 2, 0, 1, "SIGTERM"), warm))
+	b := side("b", "pass", withEngine(rec("b", 2, 0, 1, "SIGTERM"), warm), withEngine(rec("b", 2, 0, 1, "SIGTERM"), cold))
+	if fs := Compare(a, b, opts); len(fs) != 0 {
+		t.Errorf("the engine's manifest and blob requests made findings: %+v", fs)
+	}
+	b = side("b", "pass", rec("b", 2, 0, 1, "SIGTERM"), withEngine(rec("b", 2, 0, 1, "SIGTERM"), map[string]float64{"base GET": 1}))
+	fs := Compare(a, b, opts)
+	if len(fs) != 1 || fs[0].Kind != KindPulls || fs[0].What != "scan 1" || fs[0].Verdict != Differs || fs[0].A != "2" || fs[0].B != "0 | 1" {
+		t.Errorf("want the pulls, 2 against none or 1, a difference: %+v", fs)
+	}
+}
+
+// A stop escalated to SIGKILL on one repeat (a loaded machine) is noise
+// where the sides otherwise stop alike; where every repeat of A stops
+// differently from every repeat of B, that stays a difference, and the
+// counts show the escalation.
+func TestEscalationOnOneRepeat(t *testing.T) {
+	stop := func(r behaviour.Record, seq ...string) behaviour.Record {
+		r.Nodes = map[string][]string{"controller": seq}
+		return r
+	}
+	plain := []string{"kill(SIGTERM)", "die", "destroy", "create", "start"}
+	escalated := []string{"kill(SIGTERM)", "kill(SIGKILL)", "die(137)", "destroy", "create", "start"}
+	renamed := []string{"kill(SIGTERM)", "die", "stop", "rename", "create", "start", "destroy"}
+	a := side("a", "pass", stop(rec("a", 2, 0, 1, ""), plain...), stop(rec("a", 2, 0, 1, ""), escalated...))
+	b := side("b", "pass", stop(rec("b", 2, 0, 1, ""), plain...), stop(rec("b", 2, 0, 1, ""), plain...))
+	fs := Compare(a, b, opts)
+	if len(fs) != 1 || fs[0].Verdict != Noise || !strings.Contains(fs[0].Counts, "kill(SIGKILL)") {
+		t.Errorf("an escalation on one repeat of A: want noise with its counts, got %+v", fs)
+	}
+	b = side("b", "pass", stop(rec("b", 2, 0, 1, ""), renamed...), stop(rec("b", 2, 0, 1, ""), renamed...))
+	fs = Compare(a, b, opts)
+	if len(fs) != 1 || fs[0].Verdict != Differs || !strings.Contains(fs[0].Counts, "kill(SIGKILL) → die(137) → destroy →…: 1/2 vs 0/2") {
+		t.Errorf("A's stops never B's: want a difference whose counts show the escalation, got %+v", fs)
+	}
+}
+
+// Times are compared over all of a scenario's worlds and repeats, so
+// which world happened to be slow does not matter; a difference needs
+// more than half of the pairs of runs apart, so one slow run does not
+// make one. (The times are NoOpScan's and FullScan's on this machine,
+// compared with seatrial diff's default slack.)
+func TestTimesOverWorlds(t *testing.T) {
+	o := Options{TimeTolerance: 0.5, TimeSlack: 500 * time.Millisecond}
+	world := func(p string, w int, secs float64) behaviour.Record {
+		r := rec(p, 2, 0, secs, "SIGTERM")
+		r.World = w
+		return r
+	}
+	for _, c := range []struct {
+		name   string
+		a, b   [][]float64 // by world, then repeat
+		want   string
+		counts string
+	}{
+		{"watchtower's no-op scan, slow on 12 of 16 pairs", [][]float64{{0.05, 0.08}, {0.18, 2.28}}, [][]float64{{0.96, 3.07}, {1.56, 1.77}}, Differs,
+			"medians 0.1s vs 1.7s; B slower in 12 of 16 pairs of runs"},
+		{"watchtower's no-op scan, as fast as the reference's twice", [][]float64{{0.07, 0.09}, {0.03, 0.11}}, [][]float64{{0.14, 4.12}, {0.12, 1.51}}, Noise,
+			"medians 0.1s vs 0.8s; B slower in 8 of 16 pairs of runs"},
+		{"one slow run of FullScan", [][]float64{{5.12, 13.15}}, [][]float64{{4.74, 5.0}}, Noise,
+			"medians 9.1s vs 4.9s; A slower in 2 of 4 pairs of runs"},
+		{"FullScan alike", [][]float64{{3.37, 3.43}}, [][]float64{{4.83, 3.9}}, "", ""},
+	} {
+		var ra, rb []behaviour.Record
+		for w, secs := range c.a {
+			for _, s := range secs {
+				ra = append(ra, world("a", w, s))
+			}
+		}
+		for w, secs := range c.b {
+			for _, s := range secs {
+				rb = append(rb, world("b", w, s))
+			}
+		}
+		var got *Finding
+		fs := Compare(side("a", "pass", ra...), side("b", "pass", rb...), o)
+		for i, f := range fs {
+			if f.Kind == KindTiming {
+				got = &fs[i]
+			}
+		}
+		switch {
+		case c.want == "" && got != nil:
+			t.Errorf("%s: %+v, want nothing", c.name, *got)
+		case c.want == "":
+		case got == nil:
+			t.Errorf("%s: no finding, want %s (all: %+v)", c.name, c.want, fs)
+		case got.Verdict != c.want || got.Counts != c.counts:
+			t.Errorf("%s: %s %q, want %s %q", c.name, got.Verdict, got.Counts, c.want, c.counts)
+		}
+		if got != nil && len(c.a) > 1 && got.What != "scan 1 of every world" {
+			t.Errorf("%s: what %q", c.name, got.What)
+		}
+	}
+}

@@ -90,6 +90,30 @@ package profile
 // containers in watchtower_containers_skipped and answers
 // {"summary":{"skipped":2,...}} (manifest requests for 2 nodes: wrong 8
 // under basic auth, else 0): CapPrivateRegistry.
+//
+// Through the registry fault proxy (2026-12-06, TLS, 2 nodes):
+//   - a no-op scan costs the registry, per container, 1 manifest HEAD
+//     (its own digest check), 0 GET, 0 blob GET, 1 GET /v2/, over TLS and
+//     over plain HTTP alike (TestNoOpScan);
+//   - under 503 on every manifest request nothing is replaced, both
+//     containers count in watchtower_containers_skipped, the trigger
+//     answers 200 {"summary":{"skipped":2,"scanned":0,...}}, 8 manifest
+//     requests for 2 nodes; a layer download reset half way is retried
+//     by the engine's pull and the scan updates both nodes; the next scan
+//     after the fault updates (TestRegistryFlaky passed):
+//     CapSurvivesFlakyRegistry;
+//   - under 429 with Retry-After 2s nothing is replaced and the scan is
+//     counted (skipped 2, the trigger answers {"summary":{"skipped":2,
+//     ...}}), but its digest check retries each HEAD, honouring
+//     Retry-After, up to 5 tries (ratelimit.Do, maxRetryTries, src:
+//     pkg/registry/ratelimit/error.go:18): 10 manifest requests for 2
+//     nodes in 8 s, over the suite's bound of 4 per node (KNOWN,
+//     RateLimited);
+//   - a manifest body that does not hash to its digest is deployed
+//     (KNOWN, CorruptManifest): its HEAD reads the registry's
+//     Docker-Content-Digest, which differs from the running one, and it
+//     then pulls by tag (performImagePull, src:
+//     pkg/container/image.go:687-721), which Docker 20.10 does not verify.
 func NicholasFedor() Profile {
 	const link = "https://github.com/nicholas-fedor/watchtower/tree/v1.21.0"
 	return Profile{
@@ -102,9 +126,8 @@ func NicholasFedor() Profile {
 		Trigger:   watchtowerTrigger("POST").busyAs429(`another update is already running`),
 		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
 		Flags:     watchtowerFlags(),
-		// Measured over plain HTTP (2026-11-23), stated for TLS, the
-		// sandbox's default since 2026-12-06; not re-measured (the image
-		// is not on this engine).
+		// Measured over plain HTTP (2026-11-23) and over TLS
+		// (2026-12-06, TestNoOpScan).
 		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		// REPO_USER and REPO_PASS, as upstream (pkg/registry/trust.go,
 		// EncodedEnvAuth).
@@ -114,7 +137,8 @@ func NicholasFedor() Profile {
 			m.Skipped = "watchtower_containers_skipped"
 			m.RegistryDown = CountedSkipped
 		}),
-		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange, CapPrivateRegistry},
+		Capabilities: []Capability{CapScope, CapMonitorOnly, CapLabelFilter, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange, CapPrivateRegistry,
+			CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest},
 		KnownFailures: []KnownFailure{userNetworkLinkNotRestarted(link), {
 			Scenario: "TestRecreateRefused",
 			Reason:   "refused create: the old container was stopped and removed before it, and nothing restores it: the node is gone (measured)",
@@ -131,6 +155,16 @@ func NicholasFedor() Profile {
 			Link:     link,
 			// Exactly that: the hooked node's log ends at post-update.
 			Match: `actual\s*:\s*\[\]string\{"pre-check [0-9a-f]+", "pre-update [0-9a-f]+", "post-update [0-9a-f]+"\}`,
+		}, {
+			Scenario: "TestRateLimited",
+			Reason:   "under 429 with Retry-After its digest check retries each manifest HEAD, honouring Retry-After, up to 5 tries: 10 manifest requests for 2 nodes while throttled, over the bound of 4 per node; the scan itself is counted (skipped 2) and nothing replaced (measured)",
+			Link:     "https://github.com/nicholas-fedor/watchtower/blob/v1.21.0/pkg/registry/ratelimit/error.go#L14-L20",
+			Match:    `retry stampede: \d+ manifest requests for \d+ nodes while the registry was throttled`,
+		}, {
+			Scenario: "TestCorruptManifest",
+			Reason:   "its HEAD finds a new digest and it pulls by tag, which Docker 20.10 does not verify against the digest: a manifest body that does not hash to the registry's digest is pulled and deployed (measured)",
+			Link:     "https://github.com/nicholas-fedor/watchtower/blob/v1.21.0/pkg/container/image.go#L687-L721",
+			Match:    `to deploy a manifest that does not match its digest`,
 		}},
 	}
 }
@@ -168,6 +202,27 @@ func userNetworkLinkNotRestarted(link string) KnownFailure {
 //   - it negotiates the API version itself (docker/docker v28.5.2 in
 //     1.12.2, no floor; moby/moby/client v0.5.0 in 1.18.3, floor 1.40).
 //
+// Its own digest check runs only against a registry that challenges: a
+// GET /v2/ answered 200 with no WWW-Authenticate, as the sandbox's
+// registry answers it, ends it with "unsupported challenge type from
+// registry" (src: pkg/registry/auth/auth.go:68, both versions; measured),
+// and every check falls back to the engine's pull by tag. So, measured
+// through the registry fault proxy (2026-12-06, TLS, 2 nodes, both
+// versions):
+//   - a no-op scan costs the registry, per container, 1 manifest HEAD
+//     (the engine's pull), 0 GET, 0 blob GET, and 2 GET /v2/ over TLS
+//     (its challenge, then the engine's), 1 over plain HTTP
+//     (TestNoOpScan);
+//   - under 429 with Retry-After, or 503, on every manifest request,
+//     nothing is replaced and it makes 2 manifest requests per
+//     container (the engine's pull; no retry of its own), but the scan
+//     looks clean: "Unable to update container", the container goes to
+//     the skipped list no metric exports, failed 0, and the trigger
+//     answers 200 {"status":"completed","scanned":2} (KNOWN, as under
+//     401 in 1.18.3);
+//   - a manifest body that does not hash to its digest is deployed: the
+//     engine does not verify a pull by tag (KNOWN, CorruptManifest).
+//
 // Not measured: engine churn (it inspects every container on the engine,
 // as upstream does), so it lacks CapToleratesEngineChurn.
 func openserbia(version string) Profile {
@@ -179,7 +234,8 @@ func openserbia(version string) Profile {
 		Trigger:   watchtowerTrigger("POST").busyAs429(`"status":"skipped"`),
 		DockerAPI: DockerAPI{Mode: DockerAPINegotiate},
 		Flags:     watchtowerFlags().withHealthGate(),
-		// Measured over plain HTTP (2026-11-23); not re-measured over TLS.
+		// Measured over plain HTTP (2026-11-23) and over TLS (2026-12-06,
+		// both versions; see above).
 		NoopScan: NoopScan{ManifestHEADs: 1, ManifestGETs: 0, PlainHTTP: &NoopScan{ManifestHEADs: 1, ManifestGETs: 0}},
 		// REPO_USER and REPO_PASS, as upstream (pkg/registry/trust.go,
 		// EncodedEnvAuth), in 1.12.2 and 1.18.3.
@@ -194,6 +250,30 @@ func openserbia(version string) Profile {
 		// promlint problem after a scan is upstream's
 		// watchtower_scans_skipped without _total.
 		MetricsLintKnown: []LintDeviation{scansSkippedWithoutTotal},
+	}
+}
+
+// openserbiaRefusedLooksClean is the openserbia finding under a registry
+// that refuses manifests with status (see openserbia); skipped links the
+// version's "Unable to update container" and AddSkipped lines.
+func openserbiaRefusedLooksClean(scenario, status, skipped string) KnownFailure {
+	return KnownFailure{
+		Scenario: scenario,
+		Reason:   "a container whose pull the registry refused (" + status + ") is logged (\"Unable to update container\") and put in the session's skipped list, which no metric exports: watchtower_containers_failed stays 0 and the trigger answers 200 {\"status\":\"completed\",\"scanned\":2} (measured)",
+		Link:     skipped,
+		Match:    `looked clean`,
+	}
+}
+
+// openserbiaCorruptDeployed is the openserbia finding under a manifest
+// body that does not hash to its digest; pull links the version's
+// fallback to the engine's pull by tag.
+func openserbiaCorruptDeployed(pull string) KnownFailure {
+	return KnownFailure{
+		Scenario: "TestCorruptManifest",
+		Reason:   "its own digest check gives up on a registry that does not challenge and it falls back to the engine's pull by tag, which Docker 20.10 does not verify: a manifest body that does not hash to the registry's digest is pulled and deployed (measured)",
+		Link:     pull,
+		Match:    `to deploy a manifest that does not match its digest`,
 	}
 }
 
@@ -245,6 +325,16 @@ func openserbia(version string) Profile {
 //     removed, the client refuses the create before sending it, and the
 //     node is gone, "Session done" Failed=2 (KNOWN).
 //
+// Registry faults (2026-12-06, see openserbia): RateLimited and
+// CorruptManifest fail at their first scan, before any recreate, as in
+// 1.18.3 (KNOWN below). RegistryFlaky begins with a layer download reset
+// during an update, whose recreate loses the nodes to the MAC refusal
+// ("node worker-0 (container …) was removed … and no container replaced
+// it"); its message held none of the 1.44 error (its last log lines were
+// the removals), so, as for the flaky engine, no known failure can match
+// it reliably: it lacks CapSurvivesFlakyRegistry, and its 503 step is
+// never reached.
+//
 // "Found new <image> image (<id>)" is logged at info (src:
 // pkg/container/client.go:531; measured). Health-gated rollback is in its
 // source (--health-check-gated, watchtower_rollbacks_total) but cannot run
@@ -270,11 +360,14 @@ func Openserbia1122() Profile {
 	// PrivateRegistry (2026-12-06) fails the same way at its first scan,
 	// with the right credentials, in both variants: what it does with
 	// wrong or missing ones is never reached.
-	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapSurvivesRefusedRecreate, CapPrivateRegistry)
+	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapSurvivesRefusedRecreate, CapPrivateRegistry, CapSurvivesRateLimit, CapRejectsCorruptManifest)
 	for _, sc := range []string{"TestFullScan", "TestLabelFilters", "TestScopeIsolation", "TestRegistryDownDuringScan", "TestNodeLoss", "TestHealthGatedRollback", "TestUpdateTwice", "TestLabelRules",
 		"TestRecreateRefused", "TestPrivateRegistry"} {
 		p.KnownFailures = append(p.KnownFailures, KnownFailure{Scenario: sc, Reason: reason, Link: link, Match: match})
 	}
+	p.KnownFailures = append(p.KnownFailures,
+		openserbiaRefusedLooksClean("TestRateLimited", "429", "https://github.com/openserbia/watchtower/blob/v1.12.2/internal/actions/update.go#L239-L243"),
+		openserbiaCorruptDeployed("https://github.com/openserbia/watchtower/blob/v1.12.2/pkg/container/client.go#L562-L578"))
 	return p
 }
 
@@ -333,11 +426,17 @@ func Openserbia1122() Profile {
 // no metric exports, failed 0, and the trigger answers 200
 // {"status":"completed","scanned":2} (KNOWN; manifest requests for 2
 // nodes: wrong 4 under basic auth, else 0).
+//
+// Registry faults (2026-12-06, see openserbia): a layer download reset
+// half way is retried by the engine's pull and the scan updates both
+// nodes (answer {"status":"completed","scanned":2,"updated":2}); under
+// 429 and 503 the scan looks clean (KNOWN, RateLimited and
+// RegistryFlaky); a corrupt manifest is deployed (KNOWN).
 func Openserbia1183() Profile {
 	p := openserbia("1.18.3")
 	p.UpdateFoundLog = `Found new image`
 	p.Capabilities = append(p.Capabilities, CapHealthGatedRollback, CapRestartsDependents, CapCleanup, CapLifecycleHooks, CapSurvivesRefusedRecreate, CapSurvivesFlakyEngine, CapHandlesEngineAPIRange,
-		CapPrivateRegistry)
+		CapPrivateRegistry, CapSurvivesRateLimit, CapSurvivesFlakyRegistry, CapRejectsCorruptManifest)
 	const link = "https://github.com/openserbia/watchtower/tree/v1.18.3"
 	p.KnownFailures = append(p.KnownFailures, userNetworkLinkNotRestarted(link),
 		KnownFailure{
@@ -357,6 +456,9 @@ func Openserbia1183() Profile {
 			Reason:   "with --cleanup, the superseded image no container runs is not removed after an HTTP-triggered scan (measured; not traced in its source)",
 			Link:     link,
 			Match:    `cleanup did not remove it`,
-		})
+		},
+		openserbiaRefusedLooksClean("TestRateLimited", "429", "https://github.com/openserbia/watchtower/blob/v1.18.3/internal/actions/update.go#L465-L473"),
+		openserbiaRefusedLooksClean("TestRegistryFlaky", "503", "https://github.com/openserbia/watchtower/blob/v1.18.3/internal/actions/update.go#L465-L473"),
+		openserbiaCorruptDeployed("https://github.com/openserbia/watchtower/blob/v1.18.3/pkg/container/client.go#L1202-L1218"))
 	return p
 }

@@ -161,6 +161,10 @@ type FaultRule struct {
 	// it was in force, faulted or not: the requests an updater made while
 	// throttled.
 	Seen int64 `json:"seen"`
+	// Burst, for a rule that answers with a Retry-After, is the most
+	// requests to one path it refused within one Retry-After: a client
+	// that waits as asked makes one per path and window (0: no such rule).
+	Burst int64 `json:"burst"`
 }
 
 // FaultRules returns the registry faults in force, in order.

@@ -13,16 +13,11 @@ import (
 
 func newDownCmd() *cobra.Command {
 	var all bool
-	cmd := &cobra.Command{
-		Use:   "down {SANDBOX... | --all}",
-		Short: "remove sandboxes and say what was removed",
-		Long: `Removes sandboxes: their containers (updater first), the images pulled
-from their registries, their networks and their token files. Only what
-carries the sandbox's labels is touched. Says what was removed.`,
+	cmd := command("down", &cobra.Command{
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDown(cmd.Context(), args, all, cmd.OutOrStdout())
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&all, "all", false, "remove every sandbox on the engine, whoever owns it")
 	return cmd
 }
@@ -90,21 +85,14 @@ func runDown(ctx context.Context, pos []string, all bool, stdout io.Writer) erro
 
 func newPruneCmd() *cobra.Command {
 	var all bool
-	cmd := &cobra.Command{
-		Use:   "prune",
-		Short: "remove sandboxes whose owner process is gone",
-		Long: `Removes the sandboxes whose owner process is gone: what a crashed or
-killed test run left behind. Sandboxes made by ` + "`seatrial up`" + ` belong to a
-person, and those a failed test kept (` + "`seatrial run --keep-on-failure`" + `)
-are kept for a look: both stay until ` + "`seatrial down`" + `, or prune --all,
-which removes every sandbox. Nothing without seatrial's labels is touched.`,
+	cmd := command("prune", &cobra.Command{
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return badInput("unexpected arguments %q (to remove one sandbox: `seatrial down SANDBOX`)", args)
 			}
 			return runPrune(cmd.Context(), all, cmd.OutOrStdout())
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&all, "all", false, "also remove live processes' and people's sandboxes, and those kept after a failure")
 	return cmd
 }

@@ -15,25 +15,7 @@ import (
 
 func newFaultCmd() *cobra.Command {
 	var engineFault bool
-	cmd := &cobra.Command{
-		Use:   "fault [--engine] SANDBOX RULE",
-		Short: "inject a fault between a sandbox and its registry, or its updater and the engine",
-		Long: `Adds RULE to the rules of the sandbox's registry fault proxy (a sandbox made
-with ` + "`seatrial up --fault-proxy`" + `), which holds the registry's address, so
-the updater's registry requests and the engine's pulls pass it; with
---engine, to the rules of its engine proxy (` + "`seatrial up --engine-proxy`" + `),
-which sits between its updater and the Docker engine. RULE is the proxy's
-rule language, as one argument:
-
-  seatrial fault st-0123456789 '429 retry-after=30s path=/manifests/'
-  seatrial fault st-0123456789 '503 every=2 method=HEAD'
-  seatrial fault st-0123456789 'digest mode=body path=/manifests/'
-  seatrial fault --engine st-0123456789 'fail call=create first=1'
-  seatrial fault --engine st-0123456789 '503 path=^/containers/json first=1'
-
-See fixtures/faultproxy/README.md and fixtures/engineproxy/README.md for
-every fault and key. A rule that does not parse is bad input (exit 2):
-nothing is sent.`,
+	cmd := command("fault", &cobra.Command{
 		Args: func(_ *cobra.Command, args []string) error {
 			target := faultTargetOf(engineFault)
 			switch {
@@ -52,7 +34,7 @@ nothing is sent.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runFault(cmd.Context(), args[0], args[1], faultTargetOf(engineFault), cmd.OutOrStdout())
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&engineFault, "engine", false, "the fault is the engine proxy's (between the updater and the Docker engine), not the registry's")
 	return cmd
 }

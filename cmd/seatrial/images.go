@@ -21,51 +21,34 @@ import (
 
 func newImagesCmd() *cobra.Command {
 	build := newImagesBuildCmd()
-	cmd := &cobra.Command{
-		Use:   "images",
-		Short: "build (or find cached) the fixture images, or list them",
-		Long: `Builds (or finds cached) the fixture images seatrial runs, or lists them.
-Without a subcommand, images builds: see ` + "`seatrial images build --help`" + `.`,
+	cmd := command("images", &cobra.Command{
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return badInput("unknown arguments %q: want `seatrial images build` or `seatrial images ls`", args)
 			}
 			return build.RunE(cmd, args)
 		},
-	}
+	})
 	cmd.AddCommand(build, newImagesLsCmd())
 	return cmd
 }
 
 func newImagesBuildCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "build",
-		Short: "make sure every fixture image exists, building what is missing",
-		Long: `Makes sure every fixture image seatrial runs exists in the Docker engine
-(registry, watchtower, refupdater, app, node), building what is missing from
-seatrial's sources; a second run builds nothing. Progress goes to standard
-error: a live status line on a terminal, plain lines otherwise. The sources
-are the checkout it runs in, else the seatrial module the current module
-requires, else the version it was built from (go run
-github.com/seatrial-dev/seatrial/cmd/seatrial@VERSION), in Go's module cache.`,
+	return command("images-build", &cobra.Command{
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return imagesBuild(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 }
 
 func newImagesLsCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "ls",
-		Short: "list the fixture images in the engine",
-		Long: `Lists the fixture images in the Docker engine: name, reference, size, and
-for the app and node images the app version and behaviour they carry.`,
+	return command("images-ls", &cobra.Command{
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return imagesList(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 }
 
 func imagesBuild(ctx context.Context, stdout, stderr io.Writer) error {

@@ -33,12 +33,7 @@ func junitMerge(out string, ins []string) error {
 }
 
 func newJUnitMergeCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "junit-merge OUT IN...",
-		Short: "merge the JUnit files of a sharded run into one",
-		Long: `Merges the JUnit XML files that the shards of a run wrote
-(seatrial run --shard i/n --junit IN) into OUT: their test suites side by
-side, the totals summed.`,
+	return command("junit-merge", &cobra.Command{
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) < 2 {
 				return badInput("give the output file and at least one JUnit file to merge: seatrial junit-merge OUT IN...")
@@ -46,5 +41,5 @@ side, the totals summed.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return junitMerge(args[0], args[1:]) },
-	}
+	})
 }

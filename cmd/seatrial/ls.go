@@ -35,19 +35,12 @@ type lsRow struct {
 
 func newLsCmd() *cobra.Command {
 	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "ls",
-		Short: "list the sandboxes on the engine",
-		Long: `Lists the sandboxes on the Docker engine, found by their labels: id, owner
-(a person's, made by ` + "`seatrial up`" + `, or a process's, and whether that
-process still runs; a failed test's kept by seatrial run --keep-on-failure
-until seatrial down), age, updater profile, nodes running, updater state and
-registry address.`,
+	cmd := command("ls", &cobra.Command{
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLs(cmd.Context(), asJSON, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -27,20 +27,12 @@ type metricsFlags struct {
 
 func newMetricsCmd() *cobra.Command {
 	var f metricsFlags
-	cmd := &cobra.Command{
-		Use:   "metrics SANDBOX",
-		Short: "show a sandbox's metrics as the metrics server serves them",
-		Long: `Shows the sandbox's metrics as the metrics server serves them (what a
-scenario asserts on): the updater's own metrics, the registry's and the
-engine's figures for each container, as a table (source, node, metric,
-labels, value), or with --raw as the Prometheus text. It reads them through
-MetricClient; if no metrics server answers at --addr, it starts one for the
-read (this binary, ` + "`seatrial metrics-server`" + `) and stops it after.`,
+	cmd := command("metrics", &cobra.Command{
 		Args: oneSandbox("the one whose metrics to show"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMetrics(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.BoolVar(&f.raw, "raw", false, "print the sandbox's series in the Prometheus text format")
 	fl.BoolVar(&f.all, "all", false, "show every series in the table: also Go runtime and process series, histogram buckets, quantiles and seatrial's metadata")

@@ -26,23 +26,12 @@ type metricsServerFlags struct {
 
 func newMetricsServerCmd() *cobra.Command {
 	var f metricsServerFlags
-	cmd := &cobra.Command{
-		Use:   "metrics-server",
-		Short: "serve the sandboxes' updater, registry and engine metrics for Prometheus",
-		Long: `Serves, on GET /metrics, the metrics of every seatrial sandbox on the Docker
-engine: each sandbox's updater metrics, its registry's metrics and figures
-for each of its containers from the engine, with the labels sandbox, source,
-cluster and node added, plus seatrial_meta_sandbox_metadata,
-seatrial_sandboxes, seatrial_scrape_errors_total, seatrial_target_up and
-seatrial_target_last_error_info (per target) and seatrial_dropped_series.
-Sandboxes are found by their container labels on every scrape. GET /healthz
-says what it serves.
-Stops gracefully on SIGINT or SIGTERM.`,
+	cmd := command("metrics-server", &cobra.Command{
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runMetricsServer(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&f.addr, "addr", server.DefaultAddr, "listen address: host:port, or the path of a unix socket (anything containing a /)")
 	fl.IntVar(&f.concurrency, "concurrency", server.DefaultConcurrency, "sandboxes scraped at once")

@@ -18,23 +18,15 @@ import (
 )
 
 func newProfileCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "profile",
-		Short: "work with updater profiles",
-		Args:  noArgs,
-	}
+	cmd := command("profile", &cobra.Command{
+		Args: noArgs,
+	})
 	cmd.AddCommand(newProfileCheckCmd(), newProfileShowCmd())
 	return cmd
 }
 
 func newProfileShowCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show [NAME|FILE]",
-		Short: "print an updater profile as the JSON a profile file holds",
-		Long: `Prints a shipped profile (or a profile file, after checking it) as JSON in
-the profile file format, so a profile for another updater or version can
-start from a shipped one: what each value is for is in CONTRIBUTING.md,
-"Writing an updater profile". Without a name, lists the shipped profiles.`,
+	return command("profile-show", &cobra.Command{
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return badInput("give one profile name or file, not %d", len(args))
@@ -58,21 +50,13 @@ start from a shipped one: what each value is for is in CONTRIBUTING.md,
 			fmt.Fprintln(cmd.OutOrStdout(), string(b))
 			return nil
 		},
-	}
+	})
 }
 
 func newProfileCheckCmd() *cobra.Command {
 	var static bool
 	var wait time.Duration
-	cmd := &cobra.Command{
-		Use:   "check FILE",
-		Short: "check an updater profile file: its schema, then the updater itself",
-		Long: `Checks an updater profile file against the profile schema and its rules;
-every error names the field. Then, unless --static, starts the updater in an
-empty sandbox, triggers one scan as the profile says, scrapes its metrics
-once, and reports what answered and which named metrics exist: a wrong
-method, port, token or metric name is reported by its field. Exits 1 if
-anything is wrong. The updater's image must be on the engine.`,
+	cmd := command("profile-check", &cobra.Command{
 		Args: func(_ *cobra.Command, args []string) error {
 			switch len(args) {
 			case 0:
@@ -86,7 +70,7 @@ anything is wrong. The updater's image must be on the engine.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runProfileCheck(cmd.Context(), args[0], static, wait, cmd.OutOrStdout())
 		},
-	}
+	})
 	cmd.Flags().BoolVar(&static, "static", false, "check the file only; start nothing")
 	cmd.Flags().DurationVar(&wait, "api-wait", 90*time.Second, "how long the updater's API may take to answer after it starts")
 	return cmd

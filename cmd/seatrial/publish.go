@@ -23,21 +23,11 @@ type publishFlags struct {
 
 func newPublishCmd() *cobra.Command {
 	var f publishFlags
-	cmd := &cobra.Command{
-		Use:   "publish SANDBOX IMAGE",
-		Short: "publish a new version of the node or app image into a sandbox's registry",
-		Long: `Publishes a new version of a fixture image into the sandbox's registry:
-IMAGE is node (what the cluster's nodes run) or app. The version is the
-fixture image plus one layer holding the app's configuration (version and
-behaviour), so nothing is built. Prints the reference and its digest; the
-updater sees it on its next scan (` + "`seatrial scan SANDBOX`" + `).
-
-Behaviours: healthy; unhealthy (serves, health check fails); crash (exits
-at start); unit-fails (in a node, the app's systemd unit fails).`,
+	cmd := command("publish", &cobra.Command{
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runPublish(cmd.Context(), args, f, cmd.OutOrStdout())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&f.behaviour, "behaviour", string(appconfig.Healthy), "what the version does: healthy, unhealthy, crash or unit-fails")
 	fl.StringVar(&f.version, "version", "", "the version's name (default: v-<UTC time>, so every publish is new)")

@@ -47,34 +47,14 @@ type runFlags struct {
 
 func newRunCmd() *cobra.Command {
 	f := runFlags{pkg: "./scenarios"}
-	cmd := &cobra.Command{
-		Use:   "run [SCENARIO...]",
-		Short: "run scenarios of the suite and summarise them",
-		Long: `Runs scenarios of the suite (go test ./scenarios, in seatrial's sources:
-the checkout it runs in, else the seatrial module the current module
-requires, else the version it was built from, in Go's module cache) and
-prints a summary: each scenario per updater profile, passed, failed,
-KNOWN (a failure the profile lists as known, with its reason and link)
-or skipped (with the reason), its time, the totals, and where the
-failures' artifacts went. A scenario is named as its test (TestFullScan), without
-the Test prefix (FullScan), in kebab case (full-scan), or by a part of
-the name that only one has (rollback). Without names, every scenario
-runs; without --profile, against watchtower-1.7.1 and reference.
---focus, --skip and --capability choose Scenario/profile pairs (e.g.
-FullScan/reference). With --repeat N each pair runs N times, and one that
-failed some of them is FLAKY ("failed k of N"), a failure. --shard i/n
-runs part i of n of the scenarios, the same split on every machine
-(seatrial junit-merge joins the shards' --junit files). --junit and --json
-also write the results for CI. With --keep-on-failure a failed scenario's
-sandbox stays up for a look (prune leaves it) and the summary says how to
-watch and remove it. Exits 1 if anything failed.`,
+	cmd := command("run", &cobra.Command{
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.untilFail && !cmd.Flags().Changed("repeat") {
 				f.repeat = defaultUntilFail
 			}
 			return runRun(cmd.Context(), args, f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&f.profiles, "profile", "", "updater profiles, comma separated (names, profile files ending in .json, or all: every shipped profile); default watchtower-1.7.1,reference")
 	fl.StringVar(&f.artifacts, "artifacts", "", "where failed scenarios write their artifacts (default $SEATRIAL_ARTIFACTS, else a new temp dir)")

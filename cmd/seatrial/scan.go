@@ -13,17 +13,12 @@ import (
 )
 
 func newScanCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "scan SANDBOX",
-		Short: "trigger a sandbox updater's scan and print its answer",
-		Long: `Triggers the sandbox updater's scan through its HTTP API, waits for the
-answer and prints it. Exits 1 unless the updater answered one of its
-profile's trigger.ok_statuses.`,
+	return command("scan", &cobra.Command{
 		Args: oneSandbox("the one to scan"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScan(cmd.Context(), args[0], cmd.OutOrStdout())
 		},
-	}
+	})
 }
 
 func runScan(ctx context.Context, id string, stdout io.Writer) error {

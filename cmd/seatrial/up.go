@@ -18,17 +18,6 @@ import (
 	"github.com/seatrial-dev/seatrial/metricclient/server"
 )
 
-const upLong = `Creates a sandbox as a scenario does: its network and registry, a cluster
-of N systemd nodes (a controller and N-1 workers) running the node image
-published as version v1 in the sandbox's registry, and the profile's
-updater scoped to the sandbox. Prints the sandbox id, the nodes, the
-updater's API address and token file, the registry and metrics server
-addresses, and commands to try next.
-
-The sandbox belongs to you, not to this process: it stays up until
-` + "`seatrial down S`" + ` (prune leaves it alone). With --wait, up stays in the
-foreground and Ctrl-C removes the sandbox.`
-
 // upInfo is what up prints, as text or JSON.
 type upInfo struct {
 	Sandbox     string     `json:"sandbox"`
@@ -68,15 +57,12 @@ type upFlags struct {
 
 func newUpCmd() *cobra.Command {
 	var f upFlags
-	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "create a sandbox with a cluster and an updater, and say how to reach it",
-		Long:  upLong,
-		Args:  noArgs,
+	cmd := command("up", &cobra.Command{
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.StringVar(&f.profile, "profile", harness.DefaultProfile, "updater profile: watchtower-1.7.1, reference, or a profile file ending in .json")
 	fl.IntVar(&f.nodes, "nodes", 2, "nodes in the cluster: a controller and N-1 workers")

@@ -17,22 +17,6 @@ import (
 	"github.com/seatrial-dev/seatrial/harness/monitor/timelinehtml"
 )
 
-const watchLong = `Streams what happens in the sandbox, one line per event: the engine's
-container events (create, start, die, health status, ...), image pulls from
-the sandbox's registry, and the systemd unit state changes inside every
-node (nodes an updater recreates are followed by themselves). In a sandbox
-made with an engine proxy (seatrial up --engine-proxy), the updater's
-Engine API calls too, as the lane "engine-api" (method, path, status,
-duration, and the fault rules that acted on the call), from when watching
-began; a call shows when it ended, stamped with when it began. Each line has the time, the node (or container, or lane), the kind
-and the detail. Stops on Ctrl-C, or after --for.
-
-With --html FILE, on stopping it also writes what it saw (its latest 4096
-events) as one self-contained HTML page, the picture a failed scenario
-leaves as timeline.html: a lane per node, the updater, engine-api and the
-registry; container lives as bars coloured by health; unit changes, scans,
-image pulls and faults as marks. Hover a bar or a mark for its event.`
-
 // watchEvent is one event as --json writes it.
 type watchEvent struct {
 	Time        time.Time `json:"time"`
@@ -59,15 +43,12 @@ type watchFlags struct {
 
 func newWatchCmd() *cobra.Command {
 	var f watchFlags
-	cmd := &cobra.Command{
-		Use:   "watch SANDBOX",
-		Short: "stream a sandbox's container, image and systemd unit events",
-		Long:  watchLong,
-		Args:  oneSandbox("the one to watch"),
+	cmd := command("watch", &cobra.Command{
+		Args: oneSandbox("the one to watch"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runWatch(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
-	}
+	})
 	fl := cmd.Flags()
 	fl.BoolVar(&f.asJSON, "json", false, "one JSON object per line")
 	fl.DurationVar(&f.since, "since", 0, "also show the engine's events of this long ago (it keeps its last 256)")

@@ -34,13 +34,16 @@ func command(name string, c *cobra.Command) *cobra.Command {
 }
 
 // flagged makes the command name (see command) whose settings F its flags
-// fill (bind declares them) before run sees them.
-func flagged[F any](name string, args cobra.PositionalArgs, bind func(*F, *pflag.FlagSet), run func(cmd *cobra.Command, args []string, f F) error) *cobra.Command {
+// fill (F's bind declares them) before run sees them.
+func flagged[F any, PF interface {
+	*F
+	bind(*pflag.FlagSet)
+}](name string, args cobra.PositionalArgs, run func(cmd *cobra.Command, args []string, f F) error) *cobra.Command {
 	var f F
 	cmd := command(name, &cobra.Command{
 		Args: args,
 		RunE: func(cmd *cobra.Command, args []string) error { return run(cmd, args, f) },
 	})
-	bind(&f, cmd.Flags())
+	PF(&f).bind(cmd.Flags())
 	return cmd
 }

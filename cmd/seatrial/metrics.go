@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seatrial-dev/seatrial/metricclient"
 	"github.com/seatrial-dev/seatrial/metricclient/server"
@@ -25,19 +26,17 @@ type metricsFlags struct {
 	addr     string
 }
 
-func newMetricsCmd() *cobra.Command {
-	var f metricsFlags
-	cmd := command("metrics", &cobra.Command{
-		Args: oneSandbox("the one whose metrics to show"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runMetrics(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	})
-	fl := cmd.Flags()
+// bind declares the flags that fill f.
+func (f *metricsFlags) bind(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.raw, "raw", false, "print the sandbox's series in the Prometheus text format")
 	fl.BoolVar(&f.all, "all", false, "show every series in the table: also Go runtime and process series, histogram buckets, quantiles and seatrial's metadata")
 	fl.StringVar(&f.addr, "addr", server.DefaultAddr, "the metrics server's address (host:port, or a unix socket path)")
-	return cmd
+}
+
+func newMetricsCmd() *cobra.Command {
+	return flagged("metrics", oneSandbox("the one whose metrics to show"), func(cmd *cobra.Command, args []string, f metricsFlags) error {
+		return runMetrics(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 func runMetrics(ctx context.Context, id string, f metricsFlags, stdout, stderr io.Writer) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seatrial-dev/seatrial/metricclient/server"
 )
@@ -24,15 +25,8 @@ type metricsServerFlags struct {
 	exitWithParent               bool
 }
 
-func newMetricsServerCmd() *cobra.Command {
-	var f metricsServerFlags
-	cmd := command("metrics-server", &cobra.Command{
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runMetricsServer(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	})
-	fl := cmd.Flags()
+// bind declares the flags that fill f.
+func (f *metricsServerFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.addr, "addr", server.DefaultAddr, "listen address: host:port, or the path of a unix socket (anything containing a /)")
 	fl.IntVar(&f.concurrency, "concurrency", server.DefaultConcurrency, "sandboxes scraped at once")
 	fl.DurationVar(&f.targetTimeout, "target-timeout", server.DefaultTargetTimeout, "deadline for one target (a sandbox's updater, registry or engine figures)")
@@ -41,7 +35,12 @@ func newMetricsServerCmd() *cobra.Command {
 	fl.Int64Var(&f.bodyLimit, "body-size-limit", server.DefaultBodySizeLimit, "largest body read from one target, in bytes; a larger one fails that target")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every failed target")
 	fl.BoolVar(&f.exitWithParent, "exit-with-parent", false, "stop when the process that started this one dies (the metric client sets it)")
-	return cmd
+}
+
+func newMetricsServerCmd() *cobra.Command {
+	return flagged("metrics-server", noArgs, func(cmd *cobra.Command, args []string, f metricsServerFlags) error {
+		return runMetricsServer(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 // runMetricsServer runs the metrics server until ctx ends (SIGINT/SIGTERM).

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/appconfig"
@@ -21,19 +22,18 @@ type publishFlags struct {
 	asJSON                  bool
 }
 
-func newPublishCmd() *cobra.Command {
-	var f publishFlags
-	cmd := command("publish", &cobra.Command{
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runPublish(cmd.Context(), args, f, cmd.OutOrStdout())
-		},
-	})
-	fl := cmd.Flags()
+// bind declares the flags that fill f.
+func (f *publishFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.behaviour, "behaviour", string(appconfig.Healthy), "what the version does: healthy, unhealthy, crash or unit-fails")
 	fl.StringVar(&f.version, "version", "", "the version's name (default: v-<UTC time>, so every publish is new)")
 	fl.StringVar(&f.tag, "tag", "stable", "the tag to publish under (the nodes run node:stable)")
 	fl.BoolVar(&f.asJSON, "json", false, "print JSON")
-	return cmd
+}
+
+func newPublishCmd() *cobra.Command {
+	return flagged("publish", nil, func(cmd *cobra.Command, args []string, f publishFlags) error {
+		return runPublish(cmd.Context(), args, f, cmd.OutOrStdout())
+	})
 }
 
 func runPublish(ctx context.Context, pos []string, f publishFlags, stdout io.Writer) error {

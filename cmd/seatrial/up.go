@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 
 	"github.com/seatrial-dev/seatrial/harness"
@@ -55,15 +56,8 @@ type upFlags struct {
 	registryAuth          string // --registry-auth
 }
 
-func newUpCmd() *cobra.Command {
-	var f upFlags
-	cmd := command("up", &cobra.Command{
-		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	})
-	fl := cmd.Flags()
+// bind declares the flags that fill f.
+func (f *upFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVar(&f.profile, "profile", harness.DefaultProfile, "updater profile: watchtower-1.7.1, reference, or a profile file ending in .json")
 	fl.IntVar(&f.nodes, "nodes", 2, "nodes in the cluster: a controller and N-1 workers")
 	fl.StringVar(&f.name, "name", "", "sandbox id (letters, digits, '-', '_'); default a random st-XXXXXXXXXX")
@@ -74,7 +68,12 @@ func newUpCmd() *cobra.Command {
 	fl.StringVar(&f.registryAuth, "registry-auth", "", "the registry wants credentials, made for the sandbox and given to the updater as its profile's registry_auth says: basic (htpasswd) or token (bearer tokens from the sandbox's token issuer)")
 	fl.BoolVar(&f.wait, "wait", false, "stay in the foreground; Ctrl-C removes the sandbox")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every step of the harness (container creation, readiness waits)")
-	return cmd
+}
+
+func newUpCmd() *cobra.Command {
+	return flagged("up", noArgs, func(cmd *cobra.Command, args []string, f upFlags) error {
+		return runUp(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/seatrial-dev/seatrial/harness"
 	"github.com/seatrial-dev/seatrial/harness/monitor"
@@ -41,21 +42,19 @@ type watchFlags struct {
 	html             string
 }
 
-func newWatchCmd() *cobra.Command {
-	var f watchFlags
-	cmd := command("watch", &cobra.Command{
-		Args: oneSandbox("the one to watch"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runWatch(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	})
-	fl := cmd.Flags()
+// bind declares the flags that fill f.
+func (f *watchFlags) bind(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.asJSON, "json", false, "one JSON object per line")
 	fl.DurationVar(&f.since, "since", 0, "also show the engine's events of this long ago (it keeps its last 256)")
 	fl.DurationVar(&f.forD, "for", 0, "stop after this long (default: until Ctrl-C)")
 	fl.StringVar(&f.html, "html", "", "on stopping, write the events seen as a picture (one self-contained HTML page) to this file")
 	fl.BoolVar(&f.allUnits, "all-units", false, "show every unit: changes of mounts, targets etc. too, and the state of every service when a node's monitor attaches, not only the app's")
-	return cmd
+}
+
+func newWatchCmd() *cobra.Command {
+	return flagged("watch", oneSandbox("the one to watch"), func(cmd *cobra.Command, args []string, f watchFlags) error {
+		return runWatch(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	})
 }
 
 func runWatch(ctx context.Context, id string, f watchFlags, stdout, stderr io.Writer) error {

@@ -8,20 +8,15 @@ import (
 	"html"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"gotest.tools/gotestsum/testjson"
 
-	"github.com/seatrial-dev/seatrial/cmd/seatrial/internal/testsummary"
 	"github.com/seatrial-dev/seatrial/harness"
-	"github.com/seatrial-dev/seatrial/harness/images"
 	"github.com/seatrial-dev/seatrial/harness/monitor/timelinehtml"
 	"github.com/seatrial-dev/seatrial/internal/behaviour"
 	"github.com/seatrial-dev/seatrial/internal/behaviourdiff"
@@ -223,17 +218,9 @@ func runDiff(ctx context.Context, args []string, f diffFlags, stdout, stderr io.
 			return err
 		}
 	}
-	wd, err := os.Getwd()
+	root, goBin, err := suiteSources(ctx)
 	if err != nil {
 		return err
-	}
-	root, err := images.LocateModule(ctx, wd)
-	if err != nil {
-		return badInput("%v", err)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return errors.New("the go command is not on PATH: the scenarios run with go test")
 	}
 	known, err := scenarioNames(ctx, goBin, root, f.pkg)
 	if err != nil {
@@ -276,7 +263,10 @@ func runDiff(ctx context.Context, args []string, f diffFlags, stdout, stderr io.
 	fmt.Fprintf(stdout, "comparing A = %s and B = %s, %d run(s) each, side by side: go %s\n", a.label, b.label, f.repeat, strings.Join(goArgs, " "))
 	pruneLeftovers(stderr, "an earlier run")
 	start := time.Now()
-	sum, err := goTestJSON(ctx, goBin, root, goArgs, env, f.verbose, stdout, stderr)
+	// go test's exit status says that a scenario failed, which the
+	// summary already holds: a failure is a result to compare, not an
+	// error of the comparison.
+	sum, _, err := goTestJSON(ctx, goBin, root, goArgs, env, f.verbose, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -341,47 +331,6 @@ func requireImages(ctx context.Context, refs ...string) error {
 		}
 	}
 	return nil
-}
-
-// goTestJSON runs go test -json as seatrial run does (in root, stopped by
-// SIGINT on Ctrl-C) and reads its events into a summary, a line per
-// finished scenario on stdout.
-func goTestJSON(ctx context.Context, goBin, root string, goArgs, env []string, verbose bool, stdout, stderr io.Writer) (*testsummary.Summary, error) {
-	cmd := exec.CommandContext(ctx, goBin, goArgs...)
-	cmd.Dir = root
-	cmd.Env = env
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	errOut, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start go test: %w", err)
-	}
-	sum, serr := testsummary.Scan(out, errOut, testsummary.Handler{
-		Event: func(e testjson.TestEvent) {
-			if verbose && e.Action == testjson.ActionOutput {
-				fmt.Fprint(stdout, e.Output)
-			}
-		},
-		Row: func(r testsummary.Result) {
-			fmt.Fprintf(stdout, "%-4s %s (%s)\n", strings.ToUpper(r.Status), r.Name(), r.Elapsed)
-		},
-		Stderr: func(line string) { fmt.Fprintln(stderr, line) },
-	})
-	// go test's exit status says that a scenario failed, which the
-	// summary already holds: a failure is a result to compare, not an
-	// error of the comparison.
-	_ = cmd.Wait()
-	if serr != nil {
-		return nil, fmt.Errorf("read go test's output: %w", serr)
-	}
-	return sum, nil
 }
 
 // writeTimelines writes, per scenario and world, the timelines of A's and

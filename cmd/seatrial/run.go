@@ -75,21 +75,28 @@ func newRunCmd() *cobra.Command {
 	return cmd
 }
 
-func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Writer) error {
+// suiteSources finds where the scenarios run, the module's sources (this
+// checkout, or the seatrial module the current one requires, or the
+// version this binary was built from: see images.LocateModule), and the go
+// command that runs them.
+func suiteSources(ctx context.Context) (root, goBin string, err error) {
 	wd, err := os.Getwd()
 	if err != nil {
+		return "", "", err
+	}
+	if root, err = images.LocateModule(ctx, wd); err != nil {
+		return "", "", badInput("%v", err)
+	}
+	if goBin, err = exec.LookPath("go"); err != nil {
+		return "", "", errors.New("the go command is not on PATH: the scenarios run with go test")
+	}
+	return root, goBin, nil
+}
+
+func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Writer) error {
+	root, goBin, err := suiteSources(ctx)
+	if err != nil {
 		return err
-	}
-	// The scenarios run where the module's sources are: this checkout,
-	// or the seatrial module the current one requires, or the version this
-	// binary was built from (see images.LocateModule).
-	root, err := images.LocateModule(ctx, wd)
-	if err != nil {
-		return badInput("%v", err)
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		return errors.New("the go command is not on PATH: the scenarios run with go test")
 	}
 	if f.repeat < 1 {
 		return badInput("--repeat %d: give a number of runs of at least 1", f.repeat)
@@ -206,21 +213,6 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		goArgs = append(goArgs, "-run", "^("+strings.Join(tests, "|")+")$")
 	}
 	goArgs = append(goArgs, f.pkg)
-	cmd := exec.CommandContext(ctx, goBin, goArgs...)
-	cmd.Dir = root
-	cmd.Env = env
-	// On Ctrl-C, ask go test to stop as a terminal would (SIGINT), and
-	// give it time to: killing it outright orphans the test binary.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
-	cmd.WaitDelay = time.Minute
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	errOut, err := cmd.StderrPipe()
-	if err != nil {
-		return err
-	}
 	names := "every scenario"
 	if len(tests) > 0 {
 		names = strings.Join(tests, ", ")
@@ -234,22 +226,10 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 	// failure or with -v.
 	pruneLeftovers(stderr, "an earlier run")
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start go test: %w", err)
+	sum, werr, err := goTestJSON(ctx, goBin, root, goArgs, env, f.verbose, stdout, stderr)
+	if sum == nil {
+		return err
 	}
-	sum, serr := testsummary.Scan(out, errOut, testsummary.Handler{
-		Event: func(e testjson.TestEvent) {
-			if f.verbose && e.Action == testjson.ActionOutput {
-				fmt.Fprint(stdout, e.Output)
-			}
-		},
-		Row: func(r testsummary.Result) {
-			fmt.Fprintf(stdout, "%-4s %s (%s)\n", strings.ToUpper(r.Status), r.Name(), r.Elapsed)
-		},
-		// go test's own messages (a build error) go where they would.
-		Stderr: func(line string) { fmt.Fprintln(stderr, line) },
-	})
-	werr := cmd.Wait()
 	fmt.Fprintln(stdout)
 	sum.Write(stdout)
 	fmt.Fprintf(stdout, "wall time %s\n", time.Since(start).Round(time.Second))
@@ -271,8 +251,8 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		pruneLeftovers(stderr, "the interrupted run")
 		return errors.New("interrupted")
 	}
-	if serr != nil {
-		return fmt.Errorf("read go test's output: %w", serr)
+	if err != nil {
+		return err
 	}
 	if sum.Failed() {
 		// The summary says what failed.
@@ -282,6 +262,50 @@ func runRun(ctx context.Context, pos []string, f runFlags, stdout, stderr io.Wri
 		return fmt.Errorf("go test: %w", werr)
 	}
 	return nil
+}
+
+// goTestJSON runs go test -json (in root; on Ctrl-C asked to stop as a
+// terminal would) and reads its events into a summary, a line per finished
+// scenario on stdout, every line the scenarios log too if verbose. exit is
+// go test's, which says that a scenario failed; err says that it did not
+// start (sum is nil) or that its output could not be read (sum holds what
+// was).
+func goTestJSON(ctx context.Context, goBin, root string, goArgs, env []string, verbose bool, stdout, stderr io.Writer) (sum *testsummary.Summary, exit, err error) {
+	cmd := exec.CommandContext(ctx, goBin, goArgs...)
+	cmd.Dir = root
+	cmd.Env = env
+	// SIGINT, and time to act on it: killing go test outright orphans the
+	// test binary.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGINT) }
+	cmd.WaitDelay = time.Minute
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start go test: %w", err)
+	}
+	sum, err = testsummary.Scan(out, errOut, testsummary.Handler{
+		Event: func(e testjson.TestEvent) {
+			if verbose && e.Action == testjson.ActionOutput {
+				fmt.Fprint(stdout, e.Output)
+			}
+		},
+		Row: func(r testsummary.Result) {
+			fmt.Fprintf(stdout, "%-4s %s (%s)\n", strings.ToUpper(r.Status), r.Name(), r.Elapsed)
+		},
+		// go test's own messages (a build error) go where they would.
+		Stderr: func(line string) { fmt.Fprintln(stderr, line) },
+	})
+	exit = cmd.Wait()
+	if err != nil {
+		return sum, exit, fmt.Errorf("read go test's output: %w", err)
+	}
+	return sum, exit, nil
 }
 
 // named returns the tests that have a pair with one of the profiles

@@ -7,36 +7,29 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	engrule "github.com/seatrial-dev/seatrial/fixtures/engineproxy/rule"
 	"github.com/seatrial-dev/seatrial/fixtures/faultproxy/fault"
 	"github.com/seatrial-dev/seatrial/harness"
 )
 
+// faultFlags are the settings of `seatrial fault`.
+type faultFlags struct{ engine bool }
+
+// bind declares the flags that fill f.
+func (f *faultFlags) bind(fl *pflag.FlagSet) {
+	fl.BoolVar(&f.engine, "engine", false, "the fault is the engine proxy's (between the updater and the Docker engine), not the registry's")
+}
+
 func newFaultCmd() *cobra.Command {
-	var engineFault bool
-	cmd := command("fault", &cobra.Command{
-		Args: func(_ *cobra.Command, args []string) error {
-			target := faultTargetOf(engineFault)
-			switch {
-			case len(args) == 0:
-				return badInput("which sandbox? give its id, then the rule; `seatrial ls` lists them")
-			case len(args) == 1:
-				return badInput("which fault? give a rule after the sandbox id, e.g. %s", target.example)
-			case len(args) > 2:
-				return badInput("one rule, as one argument: quote it (%q)", strings.Join(args[1:], " "))
-			}
-			if err := target.parse(args[1]); err != nil {
-				return badInput("%s %q: %s", target.kind, args[1], strings.ReplaceAll(err.Error(), "\n", " "))
-			}
-			return nil
-		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runFault(cmd.Context(), args[0], args[1], faultTargetOf(engineFault), cmd.OutOrStdout())
-		},
+	return flagged("fault", nil, func(cmd *cobra.Command, args []string, f faultFlags) error {
+		target := faultTargetOf(f.engine)
+		if err := target.check(args); err != nil {
+			return err
+		}
+		return runFault(cmd.Context(), args[0], args[1], target, cmd.OutOrStdout())
 	})
-	cmd.Flags().BoolVar(&engineFault, "engine", false, "the fault is the engine proxy's (between the updater and the Docker engine), not the registry's")
-	return cmd
 }
 
 // faultTarget is one of the proxies a fault goes to: the registry's fault
@@ -72,6 +65,23 @@ var (
 		inject:  (*harness.Sandbox).InjectEngineFault,
 	}
 )
+
+// check is fault's argument check: a sandbox id and one rule, which
+// parses in the target's language.
+func (target faultTarget) check(args []string) error {
+	switch {
+	case len(args) == 0:
+		return badInput("which sandbox? give its id, then the rule; `seatrial ls` lists them")
+	case len(args) == 1:
+		return badInput("which fault? give a rule after the sandbox id, e.g. %s", target.example)
+	case len(args) > 2:
+		return badInput("one rule, as one argument: quote it (%q)", strings.Join(args[1:], " "))
+	}
+	if err := target.parse(args[1]); err != nil {
+		return badInput("%s %q: %s", target.kind, args[1], strings.ReplaceAll(err.Error(), "\n", " "))
+	}
+	return nil
+}
 
 // faultTargetOf is the target --engine says.
 func faultTargetOf(engine bool) faultTarget {

@@ -292,6 +292,37 @@ func waitFor(t *testing.T, buf *syncBuffer, want string, d time.Duration) {
 	}
 }
 
+// backgroundWatch is `seatrial watch SANDBOX --json --html PICTURE` left
+// running through a flow, as a person leaves it in another terminal.
+type backgroundWatch struct {
+	cmd      *exec.Cmd
+	out, err syncBuffer
+	picture  string
+}
+
+// startWatch starts seatrial watch on the sandbox name, its picture in a
+// temporary directory, and waits until it watches. It is killed at the
+// test's end unless stop ended it.
+func startWatch(t *testing.T, bin, root, name string) *backgroundWatch {
+	t.Helper()
+	w := &backgroundWatch{picture: filepath.Join(t.TempDir(), "timeline.html")}
+	w.cmd = exec.Command(bin, "watch", name, "--json", "--html", w.picture)
+	w.cmd.Dir, w.cmd.Env = root, childEnv()
+	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.err
+	require.NoError(t, w.cmd.Start())
+	t.Cleanup(func() { _ = w.cmd.Process.Kill(); _ = w.cmd.Wait() })
+	waitFor(t, &w.err, "watching sandbox "+name, time.Minute)
+	return w
+}
+
+// stop ends the watch as Ctrl-C does (it writes its picture then) and
+// waits for it to exit.
+func (w *backgroundWatch) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, w.cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, w.cmd.Wait())
+}
+
 // The by-hand flow: up, ls, watch, publish, scan, metrics, down.
 func TestFlow(t *testing.T) {
 	cli := testenv.Engine(t)
@@ -331,14 +362,7 @@ func TestFlow(t *testing.T) {
 	assert.Equal(t, info.Registry, row.Registry)
 
 	// watch runs in the background until the end of the flow.
-	var wout, werr syncBuffer
-	picture := filepath.Join(t.TempDir(), "timeline.html")
-	watch := exec.Command(bin, "watch", name, "--json", "--html", picture)
-	watch.Dir, watch.Env = root, childEnv()
-	watch.Stdout, watch.Stderr = &wout, &werr
-	require.NoError(t, watch.Start())
-	t.Cleanup(func() { _ = watch.Process.Kill(); _ = watch.Wait() })
-	waitFor(t, &werr, "watching sandbox "+name, time.Minute)
+	watch := startWatch(t, bin, root, name)
 
 	r = seatrial(t, nil, "publish", name, "node", "--behaviour", "healthy", "--version", "v2", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
@@ -369,10 +393,9 @@ func TestFlow(t *testing.T) {
 
 	// The watch saw the update: the node's old container died, a new one
 	// started from the published image.
-	require.NoError(t, watch.Process.Signal(syscall.SIGINT))
-	require.NoError(t, watch.Wait())
+	watch.stop(t)
 	var events []watchEvent
-	for _, l := range strings.Split(strings.TrimSpace(wout.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(watch.out.String()), "\n") {
 		var e watchEvent
 		require.NoError(t, json.Unmarshal([]byte(l), &e), l)
 		events = append(events, e)
@@ -390,14 +413,14 @@ func TestFlow(t *testing.T) {
 			pulled = true
 		}
 	}
-	assert.True(t, died && started && pulled, "watch saw die=%v start-after-die=%v pull=%v in:\n%s", died, started, pulled, wout.String())
-	assert.True(t, created, "watch showed no engine-api call creating the node's new container in:\n%s", wout.String())
+	assert.True(t, died && started && pulled, "watch saw die=%v start-after-die=%v pull=%v in:\n%s", died, started, pulled, watch.out.String())
+	assert.True(t, created, "watch showed no engine-api call creating the node's new container in:\n%s", watch.out.String())
 	// --html drew the same: the node's lane with its two containers'
 	// bars, the engine-api lane, the pull (the picture's own test checks
 	// where things are drawn).
-	page, err := os.ReadFile(picture)
-	require.NoError(t, err, "watch --html wrote no picture; stderr: %s", werr.String())
-	assert.Contains(t, werr.String(), "wrote the timeline's picture to "+picture)
+	page, err := os.ReadFile(watch.picture)
+	require.NoError(t, err, "watch --html wrote no picture; stderr: %s", watch.err.String())
+	assert.Contains(t, watch.err.String(), "wrote the timeline's picture to "+watch.picture)
 	assert.Contains(t, string(page), ">controller</text>")
 	assert.Contains(t, string(page), ">engine-api</text>")
 	assert.Contains(t, string(page), "image.pull")

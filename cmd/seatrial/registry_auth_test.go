@@ -4,12 +4,8 @@ import (
 	"encoding/json"
 	"maps"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -51,14 +47,7 @@ func TestUpRegistryAuthLeaksNothing(t *testing.T) {
 	// The check can fail: the file it read holds the password.
 	require.Equal(t, []string{"the password in the credentials' file"}, secrets.Find("the credentials' file", string(b)))
 
-	var wout, werr syncBuffer
-	picture := filepath.Join(t.TempDir(), "timeline.html")
-	watch := exec.Command(bin, "watch", name, "--json", "--html", picture)
-	watch.Dir, watch.Env = root, childEnv()
-	watch.Stdout, watch.Stderr = &wout, &werr
-	require.NoError(t, watch.Start())
-	t.Cleanup(func() { _ = watch.Process.Kill(); _ = watch.Wait() })
-	waitFor(t, &werr, "watching sandbox "+name, time.Minute)
+	watch := startWatch(t, bin, root, name)
 
 	r = seatrial(t, nil, "publish", name, "node", "--behaviour", "healthy", "--version", "v2-"+name, "--json")
 	require.Equal(t, 0, r.code, "publish from a reopened sandbox (its credentials from the state dir): %s", r.stderr)
@@ -75,10 +64,9 @@ func TestUpRegistryAuthLeaksNothing(t *testing.T) {
 	issued := strings.Count(outputs["the log of container "+name+"-tokenissuer"], `"msg":"issued"`)
 	require.Positive(t, issued, "the token issuer issued no token: the token check would prove nothing")
 
-	require.NoError(t, watch.Process.Signal(syscall.SIGINT))
-	require.NoError(t, watch.Wait())
-	outputs["watch's output"] = wout.String() + werr.String()
-	html, err := os.ReadFile(picture)
+	watch.stop(t)
+	outputs["watch's output"] = watch.out.String() + watch.err.String()
+	html, err := os.ReadFile(watch.picture)
 	require.NoError(t, err, "watch's picture")
 	outputs["watch's picture"] = string(html)
 

@@ -2,15 +2,12 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/moby/moby/client"
-
-	"github.com/seatrial-dev/seatrial/harness/engine"
 )
 
 // proxyReady bounds the wait for a fixture proxy's control API (the engine
@@ -38,21 +35,13 @@ func (c proxyControl) do(ctx context.Context, method, path, body string) (int, s
 // wait polls GET /healthz until the proxy (container id) answers, and fails
 // at once, with its log, if it exits.
 func (c proxyControl) wait(ctx context.Context, cli *client.Client, id, name string) error {
-	err := waitReady(ctx, "the "+name+"'s control API to answer GET "+c.url+"/healthz", proxyReady, func(ctx context.Context) error {
+	return waitServes(ctx, cli, id, "the "+name, "the "+name+"'s control API to answer GET "+c.url+"/healthz", proxyReady, func(ctx context.Context) error {
 		st, _, err := c.do(ctx, http.MethodGet, "/healthz", "")
 		if err == nil && st != http.StatusOK {
 			err = fmt.Errorf("status %d", st)
 		}
-		if err == nil {
-			return nil
-		}
-		return errors.Join(err, exited(ctx, cli, id))
+		return err
 	})
-	if err != nil {
-		logs, _ := engine.Logs(context.WithoutCancel(ctx), cli, id)
-		return fmt.Errorf("%w\nthe %s's log:\n%s", err, name, tail(logs, 20))
-	}
-	return nil
 }
 
 // addRule adds rule (the proxy's rule language) to the rules in force. A

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -367,31 +366,26 @@ func (r *Registry) wait(ctx context.Context) error {
 	}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: tr}
-	err = waitReady(ctx, "the registry to answer GET "+url, registryReady, func(ctx context.Context) error {
+	return waitServes(ctx, r.cli, r.id, "the registry", "the registry to answer GET "+url, registryReady, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
 		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			if resp.StatusCode == http.StatusUnauthorized && r.authMode != "" && resp.Header.Get("WWW-Authenticate") != "" {
-				// A registry that wants credentials answers GET /v2/ so
-				// when it is up.
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		if err != nil {
+			return err
 		}
-		return errors.Join(err, exited(ctx, r.cli, r.id))
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return nil
+		}
+		if resp.StatusCode == http.StatusUnauthorized && r.authMode != "" && resp.Header.Get("WWW-Authenticate") != "" {
+			// A registry that wants credentials answers GET /v2/ so
+			// when it is up.
+			return nil
+		}
+		return fmt.Errorf("status %d", resp.StatusCode)
 	})
-	if err != nil {
-		logs, _ := engine.Logs(context.WithoutCancel(ctx), r.cli, r.id)
-		return fmt.Errorf("%w\nthe registry's log:\n%s", err, tail(logs, 20))
-	}
-	return nil
 }
 
 // exited is a permanent error if the container is not running (it will not

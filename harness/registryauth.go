@@ -235,27 +235,22 @@ func (r *Registry) waitTokenIssuer(ctx context.Context) error {
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: tr}
 	u := r.scheme() + "://" + engine.ReachOf(r.cli.DaemonHost()).Dial(strconv.Itoa(r.auth.tokenPort)) + "/token"
-	err = waitReady(ctx, "the token issuer to answer GET "+u, registryReady, func(ctx context.Context) error {
+	return waitServes(ctx, r.cli, r.tokenIssuerID, "the token issuer", "the token issuer to answer GET "+u, registryReady, func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 		if err != nil {
 			return err
 		}
 		req.SetBasicAuth(r.auth.creds.Username, r.auth.creds.Password)
 		resp, err := hc.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
+		if err != nil {
+			return err
 		}
-		return errors.Join(err, exited(ctx, r.cli, r.tokenIssuerID))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
 	})
-	if err != nil {
-		logs, _ := engine.Logs(context.WithoutCancel(ctx), r.cli, r.tokenIssuerID)
-		return fmt.Errorf("%w\nthe token issuer's log:\n%s", err, tail(logs, 20))
-	}
-	return nil
 }
 
 // writeRegistryCredentials keeps the credentials in the state dir, 0600:

@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/moby/moby/client"
+
+	"github.com/seatrial-dev/seatrial/harness/engine"
 )
 
 // readiness bounds one readiness wait: how long in all, and the backoff's
@@ -41,4 +44,23 @@ func waitReady(ctx context.Context, what string, r readiness, check func(context
 		return fmt.Errorf("waiting for %s: not within %s (last check: %v): %w", what, r.bound, last, ctx.Err())
 	}
 	return fmt.Errorf("waiting for %s: not within %s: %w", what, r.bound, last)
+}
+
+// waitServes waits as waitReady does until check passes for a service of
+// the container id, named who ("the registry"): the container exiting
+// fails the wait at once (it will not answer), and a failed wait carries
+// the tail of its log.
+func waitServes(ctx context.Context, cli *client.Client, id, who, what string, r readiness, check func(context.Context) error) error {
+	err := waitReady(ctx, what, r, func(ctx context.Context) error {
+		err := check(ctx)
+		if err == nil {
+			return nil
+		}
+		return errors.Join(err, exited(ctx, cli, id))
+	})
+	if err != nil {
+		logs, _ := engine.Logs(context.WithoutCancel(ctx), cli, id)
+		return fmt.Errorf("%w\n%s's log:\n%s", err, who, tail(logs, 20))
+	}
+	return nil
 }

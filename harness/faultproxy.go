@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
@@ -71,21 +70,9 @@ func (r *Registry) startFaultProxy(ctx context.Context, e partEnv, set *images.S
 		args = append(args, "--tls-cert", registryCertPath, "--tls-key", registryKeyPath)
 		files = r.pki.serverFiles()
 	}
-	ctr, err := testcontainers.Run(ctx, img.Ref,
-		e.tcLogger(),
-		testcontainers.WithName(e.desc.ID+"-faultproxy"),
-		testcontainers.WithLabels(e.desc.Labels(labels.RoleFaultProxy)),
-		testcontainers.WithCmd(args...),
-		testcontainers.WithFiles(files...),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			// In the registry's namespace: it is the registry there.
-			hc.NetworkMode = container.NetworkMode("container:" + r.netnsID)
-		}),
-	)
-	p := &FaultProxy{control: newProxyControl("registry fault", "http://"+e.reach().Dial(strconv.Itoa(controlHostPort)))}
-	if ctr != nil {
-		p.id = ctr.GetContainerID()
-	}
+	// In the registry's namespace: it is the registry there.
+	id, err := r.runBeside(ctx, e, img.Ref, labels.RoleFaultProxy, args, files)
+	p := &FaultProxy{id: id, control: newProxyControl("registry fault", "http://"+e.reach().Dial(strconv.Itoa(controlHostPort)))}
 	r.faultProxy = p
 	if err != nil {
 		return fmt.Errorf("start registry fault proxy: %w", err)

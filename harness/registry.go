@@ -388,6 +388,27 @@ func (r *Registry) wait(ctx context.Context) error {
 	})
 }
 
+// runBeside runs one of the registry's companions (a fault proxy, a token
+// issuer): the sandbox's container of that role, named after it, with
+// args and files, in the registry's network namespace. It returns the
+// container's id, empty if none was made.
+func (r *Registry) runBeside(ctx context.Context, e partEnv, ref, role string, args []string, files []testcontainers.ContainerFile) (string, error) {
+	ctr, err := testcontainers.Run(ctx, ref,
+		e.tcLogger(),
+		testcontainers.WithName(e.desc.ID+"-"+role),
+		testcontainers.WithLabels(e.desc.Labels(role)),
+		testcontainers.WithCmd(args...),
+		testcontainers.WithFiles(files...),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.NetworkMode = container.NetworkMode("container:" + r.netnsID)
+		}),
+	)
+	if ctr == nil {
+		return "", err
+	}
+	return ctr.GetContainerID(), err
+}
+
 // exited is a permanent error if the container is not running (it will not
 // answer), else nil.
 func exited(ctx context.Context, cli *client.Client, id string) error {

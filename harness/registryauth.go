@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/testcontainers/testcontainers-go"
 	"golang.org/x/crypto/bcrypt"
@@ -204,21 +203,9 @@ func (r *Registry) startTokenIssuer(ctx context.Context, e partEnv, set *images.
 		args = append(args, "--tls-cert", registryCertPath, "--tls-key", registryKeyPath)
 		files = append(files, r.pki.serverFiles()...)
 	}
-	ctr, err := testcontainers.Run(ctx, img.Ref,
-		e.tcLogger(),
-		testcontainers.WithName(e.desc.ID+"-tokenissuer"),
-		testcontainers.WithLabels(e.desc.Labels(labels.RoleTokenIssuer)),
-		testcontainers.WithCmd(args...),
-		testcontainers.WithFiles(files...),
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			// In the registry's namespace: localhost:T is the issuer for
-			// the updater there and, published, for the engine.
-			hc.NetworkMode = container.NetworkMode("container:" + r.netnsID)
-		}),
-	)
-	if ctr != nil {
-		r.tokenIssuerID = ctr.GetContainerID()
-	}
+	// In the registry's namespace: localhost:T is the issuer for the
+	// updater there and, published, for the engine.
+	r.tokenIssuerID, err = r.runBeside(ctx, e, img.Ref, labels.RoleTokenIssuer, args, files)
 	if err != nil {
 		return fmt.Errorf("start token issuer: %w", err)
 	}

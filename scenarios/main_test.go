@@ -42,8 +42,12 @@ type suite struct {
 	// run's worlds (a *atomic.Int32 per testing.TB) to number them.
 	behaviourDir string
 	worlds       sync.Map
-	tmp          string // holds the metrics server's socket
-	cleanups     []func()
+	// slots bounds the worlds alive at once on this host (hostSlots);
+	// holding has the tests that hold one (holdSlot).
+	slots    hostSlots
+	holding  sync.Map
+	tmp      string // holds the metrics server's socket
+	cleanups []func()
 }
 
 // the suite, set once by TestMain before any test runs.
@@ -96,6 +100,9 @@ func setup(ctx context.Context) (_ *suite, err error) {
 		return nil, err
 	}
 	if st.cli, err = engine.Connect(ctx); err != nil {
+		return nil, err
+	}
+	if st.slots, err = newHostSlots(harness.StateRoot()); err != nil {
 		return nil, err
 	}
 	removed, err := harness.Prune(ctx, st.cli)
@@ -186,34 +193,17 @@ func profilesUnderTest() ([]harness.Profile, error) {
 	return out, nil
 }
 
-// setParallel sets how many worlds run at once, unless -parallel was
-// given: two per core, as many as the host's inotify limit allows.
-//
-// Why two per core: a world spends much of its time waiting (a node's
-// units coming up, an updater's stop timeouts), so one per core leaves
-// the machine idle. Measured on 2 cores, the whole suite: 271 s at 2
-// (CPU 70% busy), 215 s at 4 (91%).
-//
-// Why the inotify bound: every systemd node holds inotify instances
-// (systemd, journald, logind, D-Bus: 14 at the peak of a two-node
-// FullScan), counted against fs.inotify.max_user_instances (128 by
-// default) for the whole host. At 8 worlds at once nodes failed to boot
-// with "Failed to allocate manager object: Too many open files". A world
-// is allowed 32, a few nodes and their replacements.
+// setParallel runs two worlds per core at once, unless -parallel was
+// given. A world spends much of its time waiting (a node's units coming
+// up, an updater's stop timeouts), so one per core leaves the machine
+// idle. Measured on 2 cores, the whole suite: 271 s at 2 (CPU 70% busy),
+// 215 s at 4 (91%). How many worlds live at once on the host is bounded
+// apart, by its inotify limit (hostSlots).
 func setParallel() error {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if set {
 		return nil
 	}
-	n := 2 * runtime.GOMAXPROCS(0)
-	if b, err := os.ReadFile("/proc/sys/fs/inotify/max_user_instances"); err == nil {
-		if limit, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			n = min(n, max(1, limit/inotifyPerWorld))
-		}
-	}
-	return flag.Set("test.parallel", strconv.Itoa(n))
+	return flag.Set("test.parallel", strconv.Itoa(2*runtime.GOMAXPROCS(0)))
 }
-
-// inotifyPerWorld is the inotify instances a world may hold (setParallel).
-const inotifyPerWorld = 32

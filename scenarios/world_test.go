@@ -177,6 +177,7 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
+	s.holdSlot(t)
 	opts := append(append(s.sandboxOptions(t), harness.WithUpdaterProfile(p)), spec.sandbox...)
 	if len(spec.engineRules) > 0 {
 		opts = append(opts, harness.WithEngineProxy())

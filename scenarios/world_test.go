@@ -527,6 +527,22 @@ func (w *world) updaterLogTail(ctx context.Context) string {
 	if err != nil {
 		return "its log could not be read: " + err.Error()
 	}
+	// The engine carries a container's output to its log asynchronously:
+	// what the updater wrote just before it answered a trigger can reach
+	// the log after the answer (seen on a loaded machine: the tail missed
+	// the line that said why). Read again until two reads 200 ms apart
+	// agree, at most twice more.
+	for range 2 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+		again, err := w.updater.Logs(ctx)
+		if err != nil || again == logs {
+			break
+		}
+		logs = again
+	}
 	var all, bad []string
 	for _, l := range strings.Split(logs, "\n") {
 		if l = strings.TrimSpace(l); l == "" {

@@ -45,8 +45,9 @@ const (
 	RegistryAuthToken = "token"
 )
 
-// RegistryAuthModes are the values WithRegistryAuth takes.
-var RegistryAuthModes = []string{RegistryAuthBasic, RegistryAuthToken}
+// RegistryAuthModes are the values WithRegistryAuth takes (a new slice
+// each call: no package state a caller could change).
+func RegistryAuthModes() []string { return []string{RegistryAuthBasic, RegistryAuthToken} }
 
 // WithRegistryAuth makes the sandbox's registry require credentials, by
 // mode (RegistryAuthBasic or RegistryAuthToken). The credentials are made

@@ -25,7 +25,7 @@ import (
 // with the file's credentials.
 func TestRegistryAuth(t *testing.T) {
 	t.Parallel()
-	for _, mode := range harness.RegistryAuthModes {
+	for _, mode := range harness.RegistryAuthModes() {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			sb := newSandbox(t, harness.WithRegistryAuth(mode))

@@ -19,6 +19,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -225,8 +227,8 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if err := validID(sb.desc.ID); err != nil {
 		return nil, err
 	}
-	if a := cfg.registryAuth; a != "" && a != RegistryAuthBasic && a != RegistryAuthToken {
-		return nil, fmt.Errorf("registry auth %q: want %s or %s", a, RegistryAuthBasic, RegistryAuthToken)
+	if a := cfg.registryAuth; a != "" && !slices.Contains(RegistryAuthModes(), a) {
+		return nil, fmt.Errorf("registry auth %q: want one of %s", a, strings.Join(RegistryAuthModes(), ", "))
 	}
 	if cfg.apiPort <= 0 || cfg.apiPort > 65535 || cfg.apiPort == registryDebugPort || cfg.apiPort == faultProxyControlPort || cfg.apiPort == registryBehindProxyPort {
 		return nil, fmt.Errorf("updater API port %d: not a port, or one the sandbox's namespace uses (%d, %d, %d: the registry's debug port, the fault proxy's control port, the registry behind it)", cfg.apiPort, registryDebugPort, faultProxyControlPort, registryBehindProxyPort)

@@ -85,8 +85,8 @@ func runUp(ctx context.Context, f upFlags, stdout, stderr io.Writer) error {
 		return badInput("--nodes %d: want 1 to 16", f.nodes)
 	}
 	if a := f.registryAuth; a != "" {
-		if !slices.Contains(harness.RegistryAuthModes, a) {
-			return badInput("--registry-auth %q: want one of %s", a, strings.Join(harness.RegistryAuthModes, ", "))
+		if !slices.Contains(harness.RegistryAuthModes(), a) {
+			return badInput("--registry-auth %q: want one of %s", a, strings.Join(harness.RegistryAuthModes(), ", "))
 		}
 		if profile.RegistryAuth.Mode == "" {
 			return badInput("--registry-auth %s: updater profile %s has no registry_auth, so it cannot be given the registry's credentials", a, profile.Name)

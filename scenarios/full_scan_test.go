@@ -26,7 +26,9 @@ func TestFullScan(t *testing.T) {
 // world is up) likewise (scan-x-floor). Each iteration first boots one
 // node alone, untimed, then runs the whole scenario. Run it with
 // -benchtime=Nx. Removing the sandbox is not timed, but done after each
-// iteration, so iterations do not pile up running nodes.
+// iteration, so iterations do not pile up running nodes. What the whole
+// world costs the machine, its removal included and the untimed boot
+// left out, is host-cpu-s/op (see hostCPU).
 func BenchmarkFullScan(b *testing.B) {
 	testenv.NeedsEngine(b)
 	for _, p := range s.profiles {
@@ -35,20 +37,24 @@ func BenchmarkFullScan(b *testing.B) {
 				b.Skip(why)
 			}
 			var floor, whole, scan time.Duration
+			cpu := hostCPU(b)
 			for b.Loop() {
 				b.StopTimer()
 				floor += nodeFloor(b)
 				b.StartTimer()
+				cpu.start(b)
 				it := &iteration{TB: b}
 				start := time.Now()
 				scan += timedFullScan(it, p)
 				whole += time.Since(start)
 				b.StopTimer()
 				it.cleanup()
+				cpu.stop(b)
 				b.StartTimer()
 			}
 			b.ReportMetric(whole.Seconds()/floor.Seconds(), "x-floor")
 			b.ReportMetric(scan.Seconds()/floor.Seconds(), "scan-x-floor")
+			cpu.report(b, "host-cpu-s/op")
 		})
 	}
 }

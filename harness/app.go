@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 
+	"github.com/seatrial-dev/seatrial/harness/descriptor"
 	"github.com/seatrial-dev/seatrial/harness/labels"
 )
 
@@ -42,7 +43,7 @@ type AppSpec struct {
 // RunApp pulls the spec's image and starts the container on the sandbox
 // network. The app image has its own health check.
 func (sb *Sandbox) RunApp(ctx context.Context, spec AppSpec) (string, error) {
-	if err := validID(spec.Name); err != nil {
+	if err := descriptor.ValidID(spec.Name); err != nil {
 		return "", fmt.Errorf("app name: %w", err)
 	}
 	if err := sb.Pull(ctx, spec.Image); err != nil {

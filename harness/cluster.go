@@ -144,7 +144,7 @@ func (spec ClusterSpec) withDefaults() ClusterSpec {
 func (spec ClusterSpec) validate() error {
 	seen := map[string]bool{}
 	for _, n := range spec.Nodes {
-		if err := validID(n.Name); err != nil {
+		if err := descriptor.ValidID(n.Name); err != nil {
 			return fmt.Errorf("node name: %w", err)
 		}
 		if seen[n.Name] {
@@ -155,7 +155,7 @@ func (spec ClusterSpec) validate() error {
 		}
 		seen[n.Name] = true
 	}
-	return validID(spec.Name)
+	return descriptor.ValidID(spec.Name)
 }
 
 // StartCluster starts the spec's nodes concurrently, each running systemd

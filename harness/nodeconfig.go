@@ -121,7 +121,7 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 		}
 		for _, nw := range ns.Config.Networks {
 			if _, ok := r.networks[nw.Name]; !ok {
-				if err := validID(nw.Name); err != nil {
+				if err := descriptor.ValidID(nw.Name); err != nil {
 					return r, fmt.Errorf("node %s: network name: %w", ns.Name, err)
 				}
 				subnet, err := sb.createSubnetNetwork(ctx, prefix+nw.Name, l)
@@ -150,7 +150,7 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 			if _, ok := r.volumes[v]; ok {
 				continue
 			}
-			if err := validID(v); err != nil {
+			if err := descriptor.ValidID(v); err != nil {
 				return r, fmt.Errorf("node %s: volume name: %w", ns.Name, err)
 			}
 			vl := sb.desc.Labels(labels.RoleVolume)
@@ -164,7 +164,7 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 			if _, ok := r.binds[b]; ok {
 				continue
 			}
-			if err := validID(b); err != nil {
+			if err := descriptor.ValidID(b); err != nil {
 				return r, fmt.Errorf("node %s: bind directory name: %w", ns.Name, err)
 			}
 			dir := filepath.Join(sb.stateDir, spec.Name, b)

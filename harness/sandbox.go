@@ -224,7 +224,7 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if sb.desc.ID == "" {
 		sb.desc.ID = NewID()
 	}
-	if err := validID(sb.desc.ID); err != nil {
+	if err := descriptor.ValidID(sb.desc.ID); err != nil {
 		return nil, err
 	}
 	if a := cfg.registryAuth; a != "" && !slices.Contains(RegistryAuthModes(), a) {
@@ -408,19 +408,6 @@ func NewID() string {
 	var b [5]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return "st-" + hex.EncodeToString(b[:])
-}
-
-func validID(id string) error {
-	if id == "" || len(id) > 40 {
-		return fmt.Errorf("sandbox id %q: want 1 to 40 characters", id)
-	}
-	for _, r := range id {
-		ok := r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
-		if !ok {
-			return fmt.Errorf("sandbox id %q: only letters, digits, '-' and '_' may be used", id)
-		}
-	}
-	return nil
 }
 
 // StateRoot is where sandboxes keep their host-side state (token files)

@@ -110,7 +110,7 @@ func (w *world) writeBehaviour() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if w.updater != nil && w.first.String() != "" {
-		md, err := s.metrics.GetMetrics(ctx, map[string]string{"source": "updater"})
+		md, err := s.metrics.GetMetrics(ctx, map[string]string{"source": "updater", "sandbox": w.sb.ID()})
 		if err == nil {
 			var d *metricclient.MetricDiff
 			if d, err = metricclient.Diff(w.first, md); err == nil {

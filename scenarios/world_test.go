@@ -255,15 +255,17 @@ func newWorld(t testing.TB, p harness.Profile, spec worldSpec) *world {
 	return w
 }
 
-// scrape reads the metrics server's exposition of the updaters' and the
-// registries' series (what scenarios assert on; the engine's per-container
-// figures are left out, as the first stats call on a new container costs
-// about a second). It waits until this sandbox's updater series are there
-// (a scrape that raced the updater's start has none).
+// scrape reads the metrics server's exposition of this sandbox's updater
+// and registry series (what scenarios assert on; the engine's
+// per-container figures are left out, as the first stats call on a new
+// container costs about a second; other sandboxes' targets are not read,
+// as each scrape would read every world running beside this one). It
+// waits until this sandbox's updater series are there (a scrape that
+// raced the updater's start has none).
 func (w *world) scrape(ctx context.Context) metricclient.MetricData {
 	w.t.Helper()
 	md, err := retry(ctx, 50*time.Millisecond, time.Second, func() (metricclient.MetricData, error) {
-		md, err := s.metrics.GetMetrics(ctx, map[string]string{"source": "updater,registry"})
+		md, err := s.metrics.GetMetrics(ctx, map[string]string{"source": "updater,registry", "sandbox": w.sb.ID()})
 		if err != nil || w.updater == nil {
 			return md, err
 		}
@@ -703,7 +705,7 @@ func (w *world) writeArtifactsIfFailed() {
 	// The same events drawn: a lane per node, the updater, its engine
 	// calls and the registry; open it in a browser, no network needed.
 	write("timeline.html", string(timelinehtml.Render(w.watcher.Timeline(), timelinehtml.Options{Title: w.t.Name() + " (sandbox " + w.sb.ID() + ")", AppUnit: harness.AppUnit})))
-	if md, err := s.metrics.GetMetrics(ctx, nil); err == nil && w.first.String() != "" {
+	if md, err := s.metrics.GetMetrics(ctx, map[string]string{"sandbox": w.sb.ID()}); err == nil && w.first.String() != "" {
 		write("metrics-last.txt", md.String())
 		if d, err := metricclient.Diff(w.first, md); err == nil {
 			var b strings.Builder

@@ -75,8 +75,8 @@ func runMetrics(ctx context.Context, id string, f metricsFlags, stdout, stderr i
 		}()
 	}
 	// Engine figures read now, not from a cache: a person asks after
-	// something happened.
-	md, err := mc.GetMetrics(ctx, map[string]string{"max_staleness": "0s"})
+	// something happened. Only this sandbox's targets are read.
+	md, err := mc.GetMetrics(ctx, map[string]string{"max_staleness": "0s", "sandbox": id})
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,21 @@ func List(ctx context.Context, e Engine, id string) ([]Sandbox, error) {
 	return Decode(ctrs.Items, nets.Items), nil
 }
 
+// ValidID says whether id can name a sandbox (and its containers, its
+// network, a node): 1 to 40 letters, digits, '-' and '_'.
+func ValidID(id string) error {
+	if id == "" || len(id) > 40 {
+		return fmt.Errorf("sandbox id %q: want 1 to 40 characters", id)
+	}
+	for _, r := range id {
+		ok := r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
+		if !ok {
+			return fmt.Errorf("sandbox id %q: only letters, digits, '-' and '_' may be used", id)
+		}
+	}
+	return nil
+}
+
 // Filter is the engine filter for the objects of sandbox id, or of every
 // sandbox if id is empty.
 func Filter(id string) client.Filters {

@@ -265,7 +265,17 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	fams := s.GatherSources(r.Context(), staleness, only...)
+	// ?sandbox=ID reads that sandbox alone: a caller that asserts on one
+	// sandbox's series (a scenario, with others running beside it) need
+	// not have every sandbox's updater and registry read for it.
+	sel := Selection{Sandbox: r.URL.Query().Get("sandbox"), Sources: only}
+	if sel.Sandbox != "" {
+		if err := descriptor.ValidID(sel.Sandbox); err != nil {
+			http.Error(w, fmt.Sprintf("sandbox: %v", err), http.StatusBadRequest)
+			return
+		}
+	}
+	fams := s.GatherSelection(r.Context(), staleness, sel)
 	w.Header().Set("Content-Type", string(expfmt.FmtText))
 	enc := expfmt.NewEncoder(w, expfmt.FmtText)
 	for _, mf := range fams {
@@ -286,11 +296,28 @@ func (s *Server) Gather(ctx context.Context, staleness time.Duration) []*dto.Met
 
 // GatherSources is Gather reading only the given sources (all if none).
 func (s *Server) GatherSources(ctx context.Context, staleness time.Duration, sources ...string) []*dto.MetricFamily {
+	return s.GatherSelection(ctx, staleness, Selection{Sources: sources})
+}
+
+// Selection narrows a scrape.
+type Selection struct {
+	// Sandbox is the one sandbox to read (its id); empty reads every one.
+	Sandbox string
+	// Sources are the sources to read (SourceUpdater, ...); none reads
+	// them all.
+	Sources []string
+}
+
+// GatherSelection is Gather reading only what sel selects. The server's
+// own families are always there; MetricSandboxes then counts the
+// sandboxes selected.
+func (s *Server) GatherSelection(ctx context.Context, staleness time.Duration, sel Selection) []*dto.MetricFamily {
+	sources := sel.Sources
 	ctx, cancel := context.WithTimeout(ctx, s.scrapeTimeout)
 	defer cancel()
 	out := newFamilies()
 
-	sandboxes, err := s.findSandboxes(ctx)
+	sandboxes, err := s.findSandboxes(ctx, sel.Sandbox)
 	if err != nil {
 		s.countError("", SourceList)
 		s.log.Warn("list sandboxes", "err", err)
@@ -368,14 +395,14 @@ func (s *Server) GatherSources(ctx context.Context, staleness time.Duration, sou
 	return out.sorted()
 }
 
-// findSandboxes lists every container (all states) with a sandbox label
-// and reads the sandboxes through their descriptor. The labels the server
-// adds to a series come from the descriptor only, never from which
-// containers happen to exist at this scrape.
-func (s *Server) findSandboxes(ctx context.Context) ([]descriptor.Sandbox, error) {
+// findSandboxes lists every container (all states) with a sandbox label,
+// or with sandbox id's, and reads the sandboxes through their descriptor.
+// The labels the server adds to a series come from the descriptor only,
+// never from which containers happen to exist at this scrape.
+func (s *Server) findSandboxes(ctx context.Context, id string) ([]descriptor.Sandbox, error) {
 	res, err := s.engine.ContainerList(ctx, client.ContainerListOptions{
 		All:     true, // a stopped node or a crashed updater is still part of its sandbox
-		Filters: descriptor.Filter(""),
+		Filters: descriptor.Filter(id),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list containers with label %s: %w", labels.Sandbox, err)

@@ -36,8 +36,22 @@ type fakeEngine struct {
 	stats      atomic.Int64
 }
 
+// ContainerList applies the label filters as the engine does: "K" wants
+// the label, "K=V" that value; each given filter must hold.
 func (f *fakeEngine) ContainerList(ctx context.Context, o client.ContainerListOptions) (client.ContainerListResult, error) {
-	return client.ContainerListResult{Items: f.containers}, nil
+	var out []container.Summary
+	for _, c := range f.containers {
+		ok := true
+		for want := range o.Filters["label"] {
+			k, v, withValue := strings.Cut(want, "=")
+			got, has := c.Labels[k]
+			ok = ok && has && (!withValue || got == v)
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return client.ContainerListResult{Items: out}, nil
 }
 
 func (f *fakeEngine) ContainerInspect(ctx context.Context, id string, o client.ContainerInspectOptions) (client.ContainerInspectResult, error) {
@@ -274,6 +288,32 @@ func TestSourceFilter(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics?source=updater,kernel", nil))
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Contains(t, rec.Body.String(), `source "kernel"`)
+}
+
+func TestSandboxFilter(t *testing.T) {
+	w := newWorld(t)
+	h := New(w.engine, WithTargetTimeout(300*time.Millisecond)).Handler()
+	const a, b = "st-0123456789", "st-abcdefabcd"
+	m := scrape(t, h, "?sandbox="+b+"&source=updater")
+	_, _, err := m.GetPrometheusContainerInteger(metricclient.WantMetric{Metric: "watchtower_scans_total", Sandbox: b})
+	require.NoError(t, err, "the sandbox asked for is served")
+	_, err = m.Find("watchtower_scans_total", map[string]string{"sandbox": a})
+	require.Error(t, err, "another sandbox's updater was read")
+	_, err = m.GetSandboxMetadataMetric(metricclient.WantMetric{Sandbox: a})
+	require.Error(t, err, "another sandbox's metadata is served")
+	v, _, err := m.GetPrometheusInteger(MetricSandboxes, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), v, "%s counts the sandboxes selected", MetricSandboxes)
+
+	none := scrape(t, h, "?sandbox=st-gone")
+	v, _, err = none.GetPrometheusInteger(MetricSandboxes, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), v, "a sandbox that does not exist has no series, and no error")
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics?sandbox=a%2Cb", nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), `sandbox id "a,b"`)
 }
 
 func TestBadStaleness(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -214,6 +215,7 @@ func unhex(c byte) (byte, bool) {
 type NodeClient interface {
 	ContainerInspect(ctx context.Context, id string, options client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 	ContainerTop(ctx context.Context, id string, options client.ContainerTopOptions) (client.ContainerTopResult, error)
+	ContainerLogs(ctx context.Context, id string, options client.ContainerLogsOptions) (client.ContainerLogsResult, error)
 	ExecCreate(ctx context.Context, id string, options client.ExecCreateOptions) (client.ExecCreateResult, error)
 	ExecAttach(ctx context.Context, execID string, options client.ExecAttachOptions) (client.ExecAttachResult, error)
 	ExecInspect(ctx context.Context, execID string, options client.ExecInspectOptions) (client.ExecInspectResult, error)
@@ -304,8 +306,19 @@ func (m *SystemdMonitor) Run(ctx context.Context, emit func(Event)) error {
 	// (back to 100ms after a run that attached); only the container's end
 	// or ctx ends the retries.
 	retry := exponential(100*time.Millisecond, 2*time.Second)
+	booting := true
 	_, err = backoff.Retry(ctx, func() (struct{}, error) {
-		if err := m.waitForBus(ctx, c.ID); err != nil {
+		// The console log tells when the bus first came up, not whether
+		// it is still up: an attachment that ended is followed by looks
+		// at the process list (a node shutting down loses its bus first).
+		var err error
+		if booting {
+			err = m.waitForBus(ctx, c.ID)
+		} else {
+			err = m.pollBus(ctx, c.ID, 25*time.Millisecond, 500*time.Millisecond)
+		}
+		booting = false
+		if err != nil {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		attached, err := m.follow(ctx, c.ID, base, emit)
@@ -380,13 +393,69 @@ func (m *SystemdMonitor) running(ctx context.Context, id string) (bool, error) {
 	return st != nil && st.Running && !st.Restarting, nil
 }
 
-// waitForBus polls the container's process list until a D-Bus daemon
-// runs; it returns errNodeGone if the container stops first. Polled often
-// (25ms to 500ms apart): a node's bus is up a few hundred milliseconds
-// after start, and unit changes before the attach are only seen through
-// the snapshot. Only ctx bounds it: a node whose bus never comes up is
-// unhealthy, which its health check reports; the monitor keeps looking.
+// waitForBus waits until the node's D-Bus daemon runs; it returns
+// errNodeGone if the container stops first. Only ctx bounds it: a node
+// whose bus never comes up is unhealthy, which its health check reports;
+// the monitor keeps looking.
+//
+// Two witnesses, the first to answer wins. The node's console log (a node
+// has a TTY, so systemd writes its progress there) says when dbus.service
+// started: one stream read by the engine, where polling the process list
+// costs a host-wide ps per look (about 20 ms of CPU; a suite made
+// thousands). The process list is still looked at, from a second on and
+// seldom, for a container whose log cannot say (one recreated without a
+// TTY, a log driver that cannot be read back).
 func (m *SystemdMonitor) waitForBus(ctx context.Context, id string) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	found := make(chan error, 2)
+	go func() { found <- m.busInLog(ctx, id) }()
+	go func() {
+		select {
+		case <-ctx.Done():
+			found <- ctx.Err()
+		case <-time.After(time.Second):
+			found <- m.pollBus(ctx, id, time.Second, 2*time.Second)
+		}
+	}()
+	return <-found
+}
+
+// busStarted is systemd's console line for a started D-Bus daemon
+// ("[  OK  ] Started dbus.service - D-Bus System Message Bus.", with
+// colour codes around the unit's name).
+var busStarted = regexp.MustCompile(`Started .*dbus\.service`)
+
+// busInLog follows the container's log until systemd says dbus.service
+// started (nil). A log that ends without saying so answers errNodeGone if
+// the container stopped, else nothing: it waits for ctx, and the process
+// list answers.
+func (m *SystemdMonitor) busInLog(ctx context.Context, id string) error {
+	rc, err := m.cli.ContainerLogs(ctx, id, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err == nil {
+		sc := bufio.NewScanner(rc)
+		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+		for sc.Scan() {
+			if busStarted.Match(sc.Bytes()) {
+				rc.Close()
+				return nil
+			}
+		}
+		rc.Close()
+		if ctx.Err() == nil {
+			if running, ierr := m.running(ctx, id); ierr == nil && !running {
+				return errNodeGone
+			}
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// pollBus polls the container's process list until a D-Bus daemon runs,
+// first to most apart; it returns errNodeGone if the container stops
+// first.
+func (m *SystemdMonitor) pollBus(ctx context.Context, id string, first, most time.Duration) error {
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
 		top, err := m.cli.ContainerTop(ctx, id, client.ContainerTopOptions{})
 		if err == nil {
@@ -404,7 +473,7 @@ func (m *SystemdMonitor) waitForBus(ctx context.Context, id string) error {
 			return struct{}{}, backoff.Permanent(errNodeGone)
 		}
 		return struct{}{}, fmt.Errorf("list the processes of node %s: %w", m.target.ShortName, err)
-	}, backoff.WithBackOff(exponential(25*time.Millisecond, 500*time.Millisecond)), backoff.WithMaxElapsedTime(0))
+	}, backoff.WithBackOff(exponential(first, most)), backoff.WithMaxElapsedTime(0))
 	return err
 }
 

@@ -107,6 +107,10 @@ type nodeSpec struct {
 	// sleeper runs /bin/sleep instead of systemd: a cheap container that
 	// makes engine events (pause, kill) without booting anything.
 	sleeper bool
+	// tty gives the node a TTY, as the harness's nodes have: systemd then
+	// writes its progress to the container's log. Without one, the log
+	// stays empty.
+	tty bool
 }
 
 // runContainer creates and starts a labelled container and removes it at
@@ -135,6 +139,7 @@ func runContainer(t testing.TB, cli *client.Client, s nodeSpec) (id, name string
 		// systemd in a container reads this to know it is one.
 		cfg.Env = []string{"container=docker"}
 		cfg.StopSignal = nodeflags.StopSignal
+		cfg.Tty = s.tty
 		nodeflags.Apply(hc)
 	}
 	res, err := cli.ContainerCreate(ctx, client.ContainerCreateOptions{Config: cfg, HostConfig: hc, Name: name})

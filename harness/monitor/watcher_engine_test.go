@@ -65,6 +65,35 @@ func TestKilledNodeDies(t *testing.T) {
 	}
 }
 
+// TestBusSeenInTheLog: with a TTY, a node's bus is seen in its console log;
+// without one, the log never says, and the process list finds the bus
+// (every other test here runs its nodes without a TTY).
+func TestBusSeenInTheLog(t *testing.T) {
+	t.Parallel()
+	cli := connect(t)
+	img := nodeImage(t, cli)
+
+	id, _ := runContainer(t, cli, nodeSpec{sandbox: newSandboxID(t), node: "controller", image: img, tty: true})
+	m := NewSystemdMonitor(cli, NodeTarget{ShortName: "controller", Container: id})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	if err := m.busInLog(ctx, id); err != nil {
+		t.Errorf("a node with a TTY: its log did not say dbus.service started: %v", err)
+	}
+
+	id, _ = runContainer(t, cli, nodeSpec{sandbox: newSandboxID(t), node: "controller", image: img})
+	m = NewSystemdMonitor(cli, NodeTarget{ShortName: "controller", Container: id})
+	if err := m.waitForBus(ctx, id); err != nil {
+		t.Fatalf("a node without a TTY: the bus was not found in its process list: %v", err)
+	}
+	// Its bus is up now, and its log still cannot say so.
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if err := m.busInLog(short, id); err == nil {
+		t.Errorf("a node without a TTY: its log said dbus.service started, which it cannot")
+	}
+}
+
 func TestRecreatedNodeReattaches(t *testing.T) {
 	t.Parallel()
 	cli := connect(t)

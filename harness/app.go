@@ -43,8 +43,8 @@ type AppSpec struct {
 // RunApp pulls the spec's image and starts the container on the sandbox
 // network. The app image has its own health check.
 func (sb *Sandbox) RunApp(ctx context.Context, spec AppSpec) (string, error) {
-	if err := descriptor.ValidID(spec.Name); err != nil {
-		return "", fmt.Errorf("app name: %w", err)
+	if err := descriptor.ValidName(spec.Name); err != nil {
+		return "", fmt.Errorf("app name %w", err)
 	}
 	if err := sb.Pull(ctx, spec.Image); err != nil {
 		return "", err

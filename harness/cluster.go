@@ -144,8 +144,8 @@ func (spec ClusterSpec) withDefaults() ClusterSpec {
 func (spec ClusterSpec) validate() error {
 	seen := map[string]bool{}
 	for _, n := range spec.Nodes {
-		if err := descriptor.ValidID(n.Name); err != nil {
-			return fmt.Errorf("node name: %w", err)
+		if err := descriptor.ValidName(n.Name); err != nil {
+			return fmt.Errorf("node name %w", err)
 		}
 		if seen[n.Name] {
 			return fmt.Errorf("node name %q given twice", n.Name)
@@ -155,7 +155,10 @@ func (spec ClusterSpec) validate() error {
 		}
 		seen[n.Name] = true
 	}
-	return descriptor.ValidID(spec.Name)
+	if err := descriptor.ValidName(spec.Name); err != nil {
+		return fmt.Errorf("cluster name %w", err)
+	}
+	return nil
 }
 
 // StartCluster starts the spec's nodes concurrently, each running systemd

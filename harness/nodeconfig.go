@@ -121,8 +121,8 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 		}
 		for _, nw := range ns.Config.Networks {
 			if _, ok := r.networks[nw.Name]; !ok {
-				if err := descriptor.ValidID(nw.Name); err != nil {
-					return r, fmt.Errorf("node %s: network name: %w", ns.Name, err)
+				if err := descriptor.ValidName(nw.Name); err != nil {
+					return r, fmt.Errorf("node %s: network name %w", ns.Name, err)
 				}
 				subnet, err := sb.createSubnetNetwork(ctx, prefix+nw.Name, l)
 				if err != nil {
@@ -150,8 +150,8 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 			if _, ok := r.volumes[v]; ok {
 				continue
 			}
-			if err := descriptor.ValidID(v); err != nil {
-				return r, fmt.Errorf("node %s: volume name: %w", ns.Name, err)
+			if err := descriptor.ValidName(v); err != nil {
+				return r, fmt.Errorf("node %s: volume name %w", ns.Name, err)
 			}
 			vl := sb.desc.Labels(labels.RoleVolume)
 			vl[labels.Cluster] = spec.Name
@@ -164,8 +164,8 @@ func (sb *Sandbox) makeNodeResources(ctx context.Context, spec ClusterSpec) (nod
 			if _, ok := r.binds[b]; ok {
 				continue
 			}
-			if err := descriptor.ValidID(b); err != nil {
-				return r, fmt.Errorf("node %s: bind directory name: %w", ns.Name, err)
+			if err := descriptor.ValidName(b); err != nil {
+				return r, fmt.Errorf("node %s: bind directory name %w", ns.Name, err)
 			}
 			dir := filepath.Join(sb.stateDir, spec.Name, b)
 			if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -100,7 +100,7 @@ func findStateDir(root string, d descriptor.Sandbox) string {
 // sandbox that was removed from the engine without its *Sandbox (by Prune
 // or RemoveSandbox), under the default state root.
 func RemoveStateDirs(id string) error {
-	if descriptor.ValidID(id) != nil {
+	if descriptor.ValidName(id) != nil {
 		return nil // never glob with a pattern that could escape the root
 	}
 	matches, _ := filepath.Glob(filepath.Join(defaultStateRoot(), id+"-*"))

@@ -224,8 +224,8 @@ func NewSandbox(ctx context.Context, opts ...Option) (_ *Sandbox, err error) {
 	if sb.desc.ID == "" {
 		sb.desc.ID = NewID()
 	}
-	if err := descriptor.ValidID(sb.desc.ID); err != nil {
-		return nil, err
+	if err := descriptor.ValidName(sb.desc.ID); err != nil {
+		return nil, fmt.Errorf("sandbox id %w", err)
 	}
 	if a := cfg.registryAuth; a != "" && !slices.Contains(RegistryAuthModes(), a) {
 		return nil, fmt.Errorf("registry auth %q: want one of %s", a, strings.Join(RegistryAuthModes(), ", "))

@@ -40,16 +40,18 @@ func List(ctx context.Context, e Engine, id string) ([]Sandbox, error) {
 	return Decode(ctrs.Items, nets.Items), nil
 }
 
-// ValidID says whether id can name a sandbox (and its containers, its
-// network, a node): 1 to 40 letters, digits, '-' and '_'.
-func ValidID(id string) error {
-	if id == "" || len(id) > 40 {
-		return fmt.Errorf("sandbox id %q: want 1 to 40 characters", id)
+// ValidName says whether name can name a sandbox (its id), or one of its
+// parts (a cluster, a node, a network, a volume): 1 to 40 letters, digits,
+// '-' and '_', so that it can stand in container, network and file names
+// and in a label filter. The caller says what the name was for.
+func ValidName(name string) error {
+	if name == "" || len(name) > 40 {
+		return fmt.Errorf("%q: want 1 to 40 characters", name)
 	}
-	for _, r := range id {
+	for _, r := range name {
 		ok := r == '-' || r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9')
 		if !ok {
-			return fmt.Errorf("sandbox id %q: only letters, digits, '-' and '_' may be used", id)
+			return fmt.Errorf("%q: only letters, digits, '-' and '_' may be used", name)
 		}
 	}
 	return nil

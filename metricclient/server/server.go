@@ -270,8 +270,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	// not have every sandbox's updater and registry read for it.
 	sel := Selection{Sandbox: r.URL.Query().Get("sandbox"), Sources: only}
 	if sel.Sandbox != "" {
-		if err := descriptor.ValidID(sel.Sandbox); err != nil {
-			http.Error(w, fmt.Sprintf("sandbox: %v", err), http.StatusBadRequest)
+		if err := descriptor.ValidName(sel.Sandbox); err != nil {
+			http.Error(w, fmt.Sprintf("sandbox id %v", err), http.StatusBadRequest)
 			return
 		}
 	}

@@ -312,7 +312,6 @@ type Selection struct {
 // own families are always there; MetricSandboxes then counts the
 // sandboxes selected.
 func (s *Server) GatherSelection(ctx context.Context, staleness time.Duration, sel Selection) []*dto.MetricFamily {
-	sources := sel.Sources
 	ctx, cancel := context.WithTimeout(ctx, s.scrapeTimeout)
 	defer cancel()
 	out := newFamilies()
@@ -351,7 +350,7 @@ func (s *Server) GatherSelection(ctx context.Context, staleness time.Duration, s
 				// Waited past the total deadline: the targets below fail
 				// at once on the ended context and are counted.
 			}
-			results[i] = s.scrapeSandbox(ctx, sb, staleness, sources)
+			results[i] = s.scrapeSandbox(ctx, sb, staleness, sel.Sources)
 		})
 	}
 	wg.Wait()

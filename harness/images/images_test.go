@@ -582,6 +582,43 @@ func TestNodeBootsSystemd(t *testing.T) {
 	}
 }
 
+// TestNodeStopsWithAnExecRunning: a node stopped while a process started
+// by `docker exec` is still there (as a health check may be) shuts down
+// cleanly within its grace period. systemd-shutdown is not told when such
+// a process exits (its parent is outside the container) and looks again
+// only after half its timeout, at most 10 s: without the image's shorter
+// DefaultTimeoutStopSec (fixtures/node/system.conf) that outlasts a grace
+// period of 8 s, and the engine SIGKILLs the node.
+func TestNodeStopsWithAnExecRunning(t *testing.T) {
+	cli := connect(t)
+	b := get(t, ensure(t, cli, images.Node), images.Node)
+	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
+	defer cancel()
+	id := runNode(t, ctx, cli, b.Ref, nodeLabels(t))
+	waitHealth(t, ctx, cli, id, container.Healthy)
+
+	// A process that takes half a second to go on SIGTERM: it is still
+	// there when systemd-shutdown first looks.
+	ex, err := cli.ExecCreate(ctx, id, client.ExecCreateOptions{Cmd: []string{"sh", "-c", `trap "sleep 0.5; exit 0" TERM; while :; do sleep 0.1; done`}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ExecStart(ctx, ex.ID, client.ExecStartOptions{Detach: true}); err != nil {
+		t.Fatal(err)
+	}
+	grace := 8
+	if _, err := cli.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	insp, err := cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := insp.Container.State; st.ExitCode != 0 {
+		t.Fatalf("the node exited with code %d, not 0: its shutdown outlasted its %d s grace period and the engine killed it", st.ExitCode, grace)
+	}
+}
+
 // TestNodeUnitFails: a node version whose app unit fails turns unhealthy
 // (systemd says degraded), which is what a health-gated updater rolls back.
 func TestNodeUnitFails(t *testing.T) {

@@ -38,6 +38,9 @@ const (
 	nodeMaskFile     = "masked-units.txt"
 	nodeGenMaskFile  = "masked-generators.txt"
 	nodeUnitFile     = "seatrial-app.service"
+	// nodeSystemConf is a drop-in of systemd's manager settings; the
+	// file says why each is there.
+	nodeSystemConf = "system.conf"
 )
 
 // nodeDir is fixtures/node.
@@ -116,6 +119,10 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 	if err != nil {
 		return nil, fmt.Errorf("node image: %w", err)
 	}
+	systemConf, err := os.ReadFile(filepath.Join(b.nodeDir(), nodeSystemConf))
+	if err != nil {
+		return nil, fmt.Errorf("node image: %w", err)
+	}
 	masked, err := readList(filepath.Join(b.nodeDir(), nodeMaskFile))
 	if err != nil {
 		return nil, err
@@ -125,12 +132,15 @@ func (b *builder) buildNode(ctx context.Context, h, tmp string) (v1.Image, error
 		return nil, err
 	}
 
-	// The app layer: binary, unit, the unit's enablement and the masks.
+	// The app layer: binary, unit, the unit's enablement, the manager's
+	// settings and the masks.
 	// `systemctl enable` would need a running systemd or a chroot, so the
 	// symlinks it would make are written directly.
 	files := []layerFile{
 		{name: "etc/", mode: 0o755},
 		{name: "etc/systemd/", mode: 0o755},
+		{name: "etc/systemd/system.conf.d/", mode: 0o755},
+		{name: "etc/systemd/system.conf.d/seatrial-node.conf", mode: 0o644, data: systemConf},
 		{name: "etc/systemd/system/", mode: 0o755},
 		{name: "etc/systemd/system/" + nodeUnitFile, mode: 0o644, data: unit},
 		{name: "etc/systemd/system/multi-user.target.wants/", mode: 0o755},

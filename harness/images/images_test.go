@@ -532,17 +532,23 @@ func nodeLabels(t testing.TB) map[string]string {
 	return l
 }
 
+// healthyNode runs the node image and returns its container once it is
+// healthy. No exec of ours comes before that: the health check itself is
+// systemctl is-system-running, so healthy means systemd finished booting
+// and owns its cgroups (kind issue 2409).
+func healthyNode(t *testing.T, ctx context.Context, cli *client.Client) string {
+	t.Helper()
+	b := get(t, ensure(t, cli, images.Node), images.Node)
+	id := runNode(t, ctx, cli, b.Ref, nodeLabels(t))
+	t.Logf("node healthy after %s", waitHealth(t, ctx, cli, id, container.Healthy).Round(time.Millisecond))
+	return id
+}
+
 func TestNodeBootsSystemd(t *testing.T) {
 	cli := connect(t)
-	b := get(t, ensure(t, cli, images.Node), images.Node)
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
-	id := runNode(t, ctx, cli, b.Ref, nodeLabels(t))
-
-	// No exec of ours before the node is healthy: the health check itself
-	// is systemctl is-system-running, so healthy means systemd finished
-	// booting and owns its cgroups (kind issue 2409).
-	t.Logf("node healthy after %s", waitHealth(t, ctx, cli, id, container.Healthy).Round(time.Millisecond))
+	id := healthyNode(t, ctx, cli)
 
 	code, out, err := execIn(ctx, cli, id, "systemctl", "is-system-running", "--wait")
 	if err != nil || code != 0 || strings.TrimSpace(out) != "running" {
@@ -591,11 +597,9 @@ func TestNodeBootsSystemd(t *testing.T) {
 // period of 8 s, and the engine SIGKILLs the node.
 func TestNodeStopsWithAnExecRunning(t *testing.T) {
 	cli := connect(t)
-	b := get(t, ensure(t, cli, images.Node), images.Node)
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
-	id := runNode(t, ctx, cli, b.Ref, nodeLabels(t))
-	waitHealth(t, ctx, cli, id, container.Healthy)
+	id := healthyNode(t, ctx, cli)
 
 	// A process that takes half a second to go on SIGTERM: it is still
 	// there when systemd-shutdown first looks.
